@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// Posthorn: a Postfix-compatible mail transfer agent.
+//
+// Layers (imports point downwards only):
+//   C shims (COpenSSL, CMariaDB, CBerkeleyDB, CLMDB, CPCRE2, CSQLite)
+//   Util        - no mail knowledge: strings, files, errors, processes
+//   Global      - mail-wide code: parameters, main.cf, master.cf, expansion
+//   service libraries (ConfigCheck, later Tables, TLS, SASL, ServerSkeleton)
+//   executables - one per program (postconf, postfix, ...); nobody imports them
+import PackageDescription
+
+func shim(_ name: String, link libraries: [String]) -> Target {
+    .target(name: name, path: "Sources/\(name)",
+            linkerSettings: libraries.map { .linkedLibrary($0) })
+}
+
+let package = Package(
+    name: "Posthorn",
+    products: [
+        .executable(name: "postconf", targets: ["postconf"]),
+        .executable(name: "postfix", targets: ["postfix"]),
+    ],
+    targets: [
+        shim("COpenSSL", link: ["ssl", "crypto"]),
+        shim("CMariaDB", link: ["mariadb"]),
+        shim("CBerkeleyDB", link: ["db"]),
+        shim("CLMDB", link: ["lmdb"]),
+        shim("CPCRE2", link: ["pcre2-8"]),
+        shim("CSQLite", link: ["sqlite3"]),
+
+        .target(name: "Util"),
+        .target(name: "Global", dependencies: ["Util"]),
+        .target(name: "ConfigCheck", dependencies: ["Util", "Global"]),
+
+        .executableTarget(name: "postconf", dependencies: ["Util", "Global"]),
+        .executableTarget(name: "postfix", dependencies: ["Util", "Global", "ConfigCheck"]),
+
+        .testTarget(name: "UtilTests", dependencies: ["Util"]),
+        .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
+        .testTarget(name: "ConfigCheckTests", dependencies: ["Util", "Global", "ConfigCheck"]),
+        .testTarget(name: "ShimTests",
+                    dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+/* CBerkeleyDB shim: plain functions over Berkeley DB's method tables. */
+#include <string.h>
+#include "CBerkeleyDB.h"
+
+int posthorn_db_open(DB **dbp, const char *path, DBTYPE type, u_int32_t flags, int mode) {
+    DB *db = 0;
+    int err = db_create(&db, 0, 0);
+    if (err != 0) return err;
+    err = db->open(db, 0, path, 0, type, flags, mode);
+    if (err != 0) { db->close(db, 0); return err; }
+    *dbp = db;
+    return 0;
+}
+
+static DBT make_dbt(const void *data, u_int32_t len) {
+    DBT d; memset(&d, 0, sizeof d); d.data = (void *) data; d.size = len; return d;
+}
+
+int posthorn_db_get(DB *db, const void *key, u_int32_t keylen, void **value, u_int32_t *valuelen) {
+    DBT k = make_dbt(key, keylen), v; memset(&v, 0, sizeof v);
+    int err = db->get(db, 0, &k, &v, 0);
+    if (err == 0) { *value = v.data; *valuelen = v.size; }
+    return err;
+}
+
+int posthorn_db_put(DB *db, const void *key, u_int32_t keylen, const void *value, u_int32_t valuelen, u_int32_t flags) {
+    DBT k = make_dbt(key, keylen), v = make_dbt(value, valuelen);
+    return db->put(db, 0, &k, &v, flags);
+}
+
+int posthorn_db_del(DB *db, const void *key, u_int32_t keylen) {
+    DBT k = make_dbt(key, keylen);
+    return db->del(db, 0, &k, 0);
+}
+
+int posthorn_db_sync(DB *db) { return db->sync(db, 0); }
+int posthorn_db_close(DB *db) { return db->close(db, 0); }
+int posthorn_db_fd(DB *db, int *fd) { return db->fd(db, fd); }
+int posthorn_db_cursor(DB *db, DBC **cursor) { return db->cursor(db, 0, cursor, 0); }
+
+int posthorn_dbc_get(DBC *cursor, void **key, u_int32_t *keylen, void **value, u_int32_t *valuelen, u_int32_t flags) {
+    DBT k, v; memset(&k, 0, sizeof k); memset(&v, 0, sizeof v);
+    int err = cursor->c_get(cursor, &k, &v, flags);
+    if (err == 0) { *key = k.data; *keylen = k.size; *value = v.data; *valuelen = v.size; }
+    return err;
+}
+
+int posthorn_dbc_close(DBC *cursor) { return cursor->c_close(cursor); }
+const char *posthorn_db_strerror(int error) { return db_strerror(error); }
+const char *posthorn_db_version(int *major, int *minor, int *patch) { return db_version(major, minor, patch); }

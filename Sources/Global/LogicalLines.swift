@@ -1,0 +1,60 @@
+// LogicalLines: split a Postfix configuration file (main.cf, master.cf,
+// tables) into logical lines: comments and blank lines dropped, lines that
+// start with white space joined to the line before, as Postfix's readllines().
+import Util
+
+/// One logical line and where it came from.
+public struct LogicalLine: Sendable, Equatable {
+    /// The joined text; continuation lines keep their leading white space
+    /// and the newlines between them are removed.
+    public let text: String
+    /// 1-based number of the physical line where the logical line starts.
+    public let firstLine: Int
+    /// 1-based number of its last physical line.
+    public let lastLine: Int
+}
+
+public enum LogicalLines {
+    /// Physical lines of a file, without their newline characters.
+    public static func physicalLines(_ text: String) -> [Substring] {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if let last = lines.last, last.isEmpty { lines.removeLast() }
+        return lines
+    }
+
+    /// True for a line that is empty, white space only, or a comment.
+    public static func isIgnorable(_ line: Substring) -> Bool {
+        for ch in line.utf8 {
+            if ch.isPostfixSpace { continue }
+            return ch == UInt8(ascii: "#")
+        }
+        return true
+    }
+
+    /// Splits `text` into logical lines. A continuation line with nothing to
+    /// continue is reported through `orphan` (Postfix warns and skips it).
+    public static func split(_ text: String, orphan: (Int, Substring) -> Void = { _, _ in }) -> [LogicalLine] {
+        var result: [LogicalLine] = []
+        var current: String? = nil
+        var first = 0, last = 0
+        for (index, line) in physicalLines(text).enumerated() {
+            let number = index + 1
+            if isIgnorable(line) { continue }
+            if let firstByte = line.utf8.first, firstByte.isPostfixSpace {
+                if current != nil {
+                    current! += line
+                    last = number
+                } else {
+                    orphan(number, line)
+                }
+                continue
+            }
+            if let text = current { result.append(LogicalLine(text: text, firstLine: first, lastLine: last)) }
+            current = String(line)
+            first = number
+            last = number
+        }
+        if let text = current { result.append(LogicalLine(text: text, firstLine: first, lastLine: last)) }
+        return result
+    }
+}

@@ -1,0 +1,65 @@
+// MailConfig: the parameter values in force for one program: command-line
+// or master.cf `-o` overrides, then main.cf, then service-defined and
+// built-in defaults, then the machine-derived ones. Values are expanded at
+// use, as Postfix does.
+
+public struct MailConfig: Sendable {
+    public let configDirectory: String
+    public let main: MainConfigFile
+    /// `-o name=value` overrides, highest precedence.
+    public var overrides: [String: String]
+    /// Defaults of parameters that master.cf service names define.
+    public var serviceDefaults: [String: String]
+    /// The program name, for process_name.
+    public var programName: String
+
+    public init(configDirectory: String, main: MainConfigFile, overrides: [String: String] = [:],
+                serviceDefaults: [String: String] = [:], programName: String = "posthorn") {
+        self.configDirectory = configDirectory
+        self.main = main
+        self.overrides = overrides
+        self.serviceDefaults = serviceDefaults
+        self.programName = programName
+    }
+
+    /// Reads `main.cf` from `directory`.
+    public static func load(directory: String, programName: String = "posthorn") throws(ConfigError) -> MailConfig {
+        let main = try MainConfigFile.load(path: directory + "/main.cf")
+        return MailConfig(configDirectory: directory, main: main, programName: programName)
+    }
+
+    /// The default of `name` (declared, service-defined or derived), unexpanded.
+    public func defaultValue(_ name: String) -> String? {
+        if name == "config_directory" { return ParameterRegistry.spec(named: name)?.defaultValue }
+        if DerivedDefaults.names.contains(name) {
+            return DerivedDefaults.value(of: name, programName: programName) { self.value($0) }
+        }
+        if let v = serviceDefaults[name] { return v }
+        return ParameterRegistry.spec(named: name)?.defaultValue
+    }
+
+    /// The unexpanded value in force, or nil when the name is unknown and unset.
+    public func rawValue(_ name: String) -> String? {
+        if let v = overrides[name] { return v }
+        if name == "config_directory" { return configDirectory }
+        if let v = main.values[name] { return v }
+        return defaultValue(name)
+    }
+
+    /// Expands `text` against this configuration.
+    public func expand(_ text: String) throws(ExpansionError) -> String {
+        var expander = ValueExpander { self.rawValue($0) }
+        return try expander.expand(text)
+    }
+
+    /// The expanded value of `name` ("" when unknown or malformed).
+    public func value(_ name: String) -> String {
+        guard let raw = rawValue(name) else { return "" }
+        return (try? expand(raw)) ?? raw
+    }
+
+    /// The expanded value as a boolean ("yes" is true).
+    public func bool(_ name: String) -> Bool {
+        value(name).lowercased() == "yes"
+    }
+}
