@@ -41,3 +41,24 @@ extension StringProtocol {
         return result
     }
 }
+
+extension StringProtocol {
+    /// Like `splitList`, but text inside `{...}` (nested) stays in one piece,
+    /// as in `inline:{ a=b, c=d }` (Postfix's mystrtokq with "{}").
+    public func splitListGrouped(separators: String = ", \t\r\n") -> [String] {
+        let seps = Set(separators.utf8)
+        var result: [String] = []
+        var current: [UInt8] = []
+        var depth = 0
+        for byte in self.utf8 {
+            if byte == UInt8(ascii: "{") { depth += 1 } else if byte == UInt8(ascii: "}") && depth > 0 { depth -= 1 }
+            if depth == 0 && seps.contains(byte) {
+                if !current.isEmpty { result.append(String(decoding: current, as: UTF8.self)); current.removeAll() }
+            } else {
+                current.append(byte)
+            }
+        }
+        if !current.isEmpty { result.append(String(decoding: current, as: UTF8.self)) }
+        return result
+    }
+}

@@ -3,4 +3,6 @@
 #define POSTHORN_CMARIADB_H
 #include <mariadb/mysql.h>
 #include <mariadb/errmsg.h>
+/* The client library's version string. */
+const char *posthorn_mariadb_client_info(void);
 #endif

@@ -1,2 +1,0 @@
-// ConfigCheck: validation of main.cf and master.cf values for `postfix check`.
-import Global
