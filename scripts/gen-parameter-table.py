@@ -11,13 +11,16 @@ Inputs
 scripts/data/postconf-defaults-3.7.txt
     Verbatim output of Postfix 3.7.11's `postconf -d` on Debian 12, one
     `name = value` line per parameter (an empty value prints as `name =`).
-    Re-capture with:
-        /usr/sbin/postconf -d > scripts/data/postconf-defaults-3.7.txt 2>/dev/null
-    The capture includes the per-transport parameters that postconf derives
-    from the services in Debian's stock master.cf (bsmtp_*, uucp_*, relay_*,
-    ...), and a few values that belong to the capturing machine (myhostname,
-    mydomain, mynetworks, process_id, process_name); code that needs the real
-    value for the running machine computes it elsewhere (DerivedDefaults).
+    Re-capture from an EMPTY configuration directory, so that no parameters
+    derived from master.cf service names (bsmtp_*, relay_*, ...) creep in,
+    and put back the compiled-in config_directory:
+        mkdir -p /tmp/empty && : > /tmp/empty/main.cf && : > /tmp/empty/master.cf
+        /usr/sbin/postconf -c /tmp/empty -d 2>/dev/null \
+          | sed 's#^config_directory = /tmp/empty#config_directory = /etc/postfix#' \
+          > scripts/data/postconf-defaults-3.7.txt
+    A few values belong to the capturing machine (myhostname, mydomain,
+    mynetworks, process_id, process_name); Posthorn computes those on the
+    running machine (Sources/Global/DerivedDefaults.swift).
 
 scripts/data/parameter-facts.tsv
     Hand-maintained, one row per parameter of the defaults file:
