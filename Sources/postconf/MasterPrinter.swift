@@ -58,7 +58,7 @@ struct MasterPrinter {
 
     /// One whole entry, arguments folded as postconf -Mf folds them.
     func entryText(_ e: MasterEntry) -> String {
-        withArguments(e, start: Self.fieldsLine(e))
+        withArguments(e, start: Self.fieldsLine(e), limit: 79)
     }
 
     /// `start` followed by the entry's arguments: each `-o` pair on a line
