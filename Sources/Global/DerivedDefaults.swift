@@ -30,7 +30,8 @@ public enum DerivedDefaults {
         case "myhostname": return myhostname()
         case "mydomain": return mydomain(fromHostname: expand("myhostname"))
         case "mynetworks": return NetworkInterfaces.mynetworks(style: expand("mynetworks_style"),
-                                                               protocols: expand("inet_protocols"))
+                                                               protocols: expand("inet_protocols"),
+                                                               interfaces: expand("inet_interfaces"))
         case "process_id": return String(getpid())
         case "process_name": return programName
         default: return nil

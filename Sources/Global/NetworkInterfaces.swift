@@ -1,6 +1,7 @@
 // NetworkInterfaces: the machine's addresses and networks, for the
 // mynetworks default (styles host, subnet and class).
 import Glibc
+import Util
 
 public enum NetworkInterfaces {
     public struct Address: Equatable, Sendable {
@@ -51,10 +52,25 @@ public enum NetworkInterfaces {
         return String(cString: buffer)
     }
 
-    /// The mynetworks default for a style ("host", "subnet", "class"),
-    /// IPv4 networks first, then IPv6 ones, each once.
-    public static func mynetworks(style: String, protocols: String) -> String {
-        let all = addresses()
+    /// Addresses named by inet_interfaces ("all", "loopback-only" or a list
+    /// of numeric addresses); nil keeps every address.
+    static func selected(_ all: [Address], interfaces: String) -> [Address] {
+        let items = interfaces.lowercased().splitList()
+        if items.isEmpty || items.contains("all") { return all }
+        if items == ["loopback-only"] {
+            return all.filter { a in
+                a.family == AF_INET ? a.bytes[0] == 127 : a.bytes == [UInt8](repeating: 0, count: 15) + [1]
+            }
+        }
+        let wanted = Set(items.map { $0.hasPrefix("[") && $0.hasSuffix("]") ? String($0.dropFirst().dropLast()) : $0 })
+        return all.filter { wanted.contains(text($0.family, $0.bytes)) }
+    }
+
+    /// The mynetworks default for a style ("host", "subnet", "class"), for
+    /// the addresses inet_interfaces selects, IPv4 networks first, then IPv6
+    /// ones, each once.
+    public static func mynetworks(style: String, protocols: String, interfaces: String = "all") -> String {
+        let all = selected(addresses(), interfaces: interfaces)
         let wantV4 = protocols.contains("all") || protocols.contains("ipv4")
         let wantV6 = protocols.contains("all") || protocols.contains("ipv6")
         var seen = Set<String>()

@@ -66,6 +66,10 @@ for (name, value) in options.overrides { config.overrides[name] = value }
 let catalog = ParameterCatalog(config: config, masterEntries: masterEntries, masterPath: masterPath)
 if !options.showDefaults {
     for warning in catalog.warnings { Diagnostics.warning(warning) }
+    let databaseValues = mainFile.entries.map(\.value) + masterEntries.flatMap { $0.options.map(\.value) }
+    for table in DatabaseConfigFile.references(in: databaseValues) {
+        for warning in DatabaseConfigFile.warnings(for: table) { Diagnostics.warning(warning) }
+    }
 }
 
 let status: Int32
