@@ -19,6 +19,9 @@ let package = Package(
     products: [
         .executable(name: "postconf", targets: ["postconf"]),
         .executable(name: "postfix", targets: ["postfix"]),
+        .executable(name: "postmap", targets: ["postmap"]),
+        .executable(name: "postalias", targets: ["postalias"]),
+        .executable(name: "newaliases", targets: ["newaliases"]),
     ],
     targets: [
         shim("COpenSSL", link: ["ssl", "crypto"]),
@@ -31,13 +34,18 @@ let package = Package(
         .target(name: "Util"),
         .target(name: "Global", dependencies: ["Util"]),
         .target(name: "ConfigCheck", dependencies: ["Util", "Global"]),
+        .target(name: "Tables", dependencies: ["Util", "Global", "CBerkeleyDB", "CLMDB", "CPCRE2", "CMariaDB", "CSQLite"]),
 
         .executableTarget(name: "postconf", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postfix", dependencies: ["Util", "Global", "ConfigCheck"]),
+        .executableTarget(name: "postmap", dependencies: ["Util", "Global", "Tables"]),
+        .executableTarget(name: "postalias", dependencies: ["Util", "Global", "Tables"]),
+        .executableTarget(name: "newaliases", dependencies: ["Util", "Global", "Tables"]),
 
         .testTarget(name: "UtilTests", dependencies: ["Util"]),
         .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
         .testTarget(name: "ConfigCheckTests", dependencies: ["Util", "Global", "ConfigCheck"]),
+        .testTarget(name: "TablesTests", dependencies: ["Util", "Global", "Tables"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],
