@@ -1,0 +1,121 @@
+// Stream: a buffered, blocking byte stream over a file descriptor with a
+// deadline per operation (Postfix's VSTREAM with timeouts): read a line or
+// a count of bytes, write and flush. Timeouts and EOF are errors the
+// caller sees, never a hang.
+import Glibc
+
+public enum StreamError: Error, Equatable, Sendable {
+    case timeout
+    case endOfFile
+    case system(Int32)
+    /// A line longer than the limit.
+    case lineTooLong
+}
+
+public final class Stream {
+    public let fd: Int32
+    /// Seconds each read or write may wait; 0 means no limit.
+    public var timeout: Int32
+    private var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+
+    public init(fd: Int32, timeout: Int32 = 0) {
+        self.fd = fd
+        self.timeout = timeout
+    }
+
+    /// Waits until `fd` is ready for `events`, within the timeout.
+    private func wait(_ events: Int16) throws(StreamError) {
+        guard timeout > 0 else { return }
+        var p = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            let rc = poll(&p, 1, timeout * 1000)
+            if rc > 0 { return }
+            if rc == 0 { throw .timeout }
+            if errno != EINTR { throw .system(errno) }
+        }
+    }
+
+    private func fill() throws(StreamError) {
+        if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
+        try wait(Int16(POLLIN))
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { input.append(contentsOf: chunk[0..<n]); return }
+            if n == 0 { throw .endOfFile }
+            if errno == EINTR { continue }
+            if errno == EAGAIN { try wait(Int16(POLLIN)); continue }
+            throw .system(errno)
+        }
+    }
+
+    /// Bytes already buffered but not yet consumed.
+    public var bufferedCount: Int { input.count - inputStart }
+
+    /// Reads up to and including "\n"; returns the line without "\r\n" or
+    /// "\n". Lines longer than `limit` throw `.lineTooLong` after the
+    /// excess is consumed up to the newline.
+    public func readLine(limit: Int = 65536) throws(StreamError) -> [UInt8] {
+        while true {
+            if let nl = input[inputStart...].firstIndex(of: 0x0A) {
+                var line = Array(input[inputStart..<nl])
+                inputStart = nl + 1
+                if line.last == 0x0D { line.removeLast() }
+                if line.count > limit { throw .lineTooLong }
+                return line
+            }
+            try fill()
+        }
+    }
+
+    /// Reads exactly `count` bytes.
+    public func read(count: Int) throws(StreamError) -> [UInt8] {
+        while bufferedCount < count { try fill() }
+        let bytes = Array(input[inputStart..<(inputStart + count)])
+        inputStart += count
+        return bytes
+    }
+
+    /// Reads bytes up to and including the first `delimiter`; returns them
+    /// without the delimiter.
+    public func read(until delimiter: UInt8, limit: Int = 1 << 20) throws(StreamError) -> [UInt8] {
+        var scanned = inputStart
+        while true {
+            if let i = input[scanned...].firstIndex(of: delimiter) {
+                let bytes = Array(input[inputStart..<i])
+                inputStart = i + 1
+                return bytes
+            }
+            scanned = input.count
+            if input.count - inputStart > limit { throw .lineTooLong }
+            try fill()
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) {
+        output.append(contentsOf: bytes)
+    }
+
+    public func write(_ text: String) {
+        output.append(contentsOf: text.utf8)
+    }
+
+    /// Sends everything buffered.
+    public func flush() throws(StreamError) {
+        var offset = 0
+        defer { output.removeAll(keepingCapacity: true) }
+        while offset < output.count {
+            try wait(Int16(POLLOUT))
+            let n = output.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n > 0 { offset += n; continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            throw .system(errno)
+        }
+    }
+
+    public func close() {
+        Glibc.close(fd)
+    }
+}
