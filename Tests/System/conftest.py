@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +88,20 @@ def normalize_stderr(text: str, oracle: bool) -> list[str]:
 
 
 def run_postconf(binary: Path, args: list[str], oracle: bool, timeout: float = 30) -> Result:
-    proc = subprocess.run([str(binary), *args], capture_output=True, env=_clean_env(),
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    with subprocess.Popen([str(binary), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, env=_clean_env()) as proc:
+        pid = proc.pid
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    # $process_id expands to the program's own pid (e.g. in debugger_command
+    # with -x); make it comparable.
+    stdout = re.sub(rf"\b{pid}\b", "$PID", out.decode("utf-8", "surrogateescape"))
     return Result(args=list(args), rc=proc.returncode,
-                  stdout=proc.stdout.decode("utf-8", "surrogateescape"),
-                  stderr=normalize_stderr(proc.stderr.decode("utf-8", "surrogateescape"), oracle))
+                  stdout=stdout,
+                  stderr=normalize_stderr(err.decode("utf-8", "surrogateescape"), oracle))
 
 
 def _diff(label: str, expected: str, actual: str) -> str:
@@ -100,12 +110,28 @@ def _diff(label: str, expected: str, actual: str) -> str:
         fromfile=f"oracle {label}", tofile=f"posthorn {label}"))
 
 
+_POSTHORN_ONLY_ENTRY = re.compile(
+    r"^(?:" + "|".join(sorted(POSTHORN_ONLY_PARAMETERS)) + r")(?: =.*)?\n(?:[ \t].*\n)*",
+    re.MULTILINE)
+
+
+def strip_posthorn_only(stdout: str) -> str:
+    """Drop main.cf-style entries ("name = value", folded continuation lines
+    included, or a bare name with -H) of POSTHORN_ONLY_PARAMETERS.
+
+    Postfix leaves unused parameters out of "postconf -n"; Posthorn knows
+    these, so it may list them. Both sides are stripped before comparing."""
+    return _POSTHORN_ONLY_ENTRY.sub("", stdout)
+
+
 def compare_results(ours: Result, theirs: Result) -> list[str]:
-    """Differences between two results: stdout exactly, stderr as a
-    multiset of lines (Postfix emits some warnings in hash order), exit code."""
+    """Differences between two results: stdout exactly (apart from entries
+    of POSTHORN_ONLY_PARAMETERS), stderr as a multiset of lines (Postfix
+    emits some warnings in hash order), exit code."""
     problems = []
-    if ours.stdout != theirs.stdout:
-        problems.append("stdout differs:\n" + _diff("stdout", theirs.stdout, ours.stdout))
+    o_out, t_out = strip_posthorn_only(ours.stdout), strip_posthorn_only(theirs.stdout)
+    if o_out != t_out:
+        problems.append("stdout differs:\n" + _diff("stdout", t_out, o_out))
     if collections.Counter(ours.stderr) != collections.Counter(theirs.stderr):
         problems.append("stderr differs (as sorted multisets):\n" + _diff(
             "stderr", "".join(l + "\n" for l in sorted(theirs.stderr)),
@@ -197,6 +223,7 @@ class ConfDirFactory:
                 _write(d / "main.cf", main)
             if master is not None:
                 _write(d / "master.cf", master)
+        cool_down(d)
         return d
 
     def seed(self) -> Path:
@@ -205,6 +232,7 @@ class ConfDirFactory:
         d = self.make("seed", copy_from=SEED_ETC)
         main = (d / "main.cf").read_bytes()
         (d / "main.cf").write_bytes(main.replace(b"/etc/postfix/", str(d).encode() + b"/"))
+        cool_down(d)
         return d
 
     def debian(self) -> Path:
@@ -216,6 +244,21 @@ class ConfDirFactory:
 
 def _write(path: Path, content: str | bytes) -> None:
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+
+
+def cool_down(d: Path) -> None:
+    """Backdate every file in d by a minute.
+
+    Postfix re-reads a "hot" configuration file (modified within about the
+    last second) until it has cooled down, pausing 300 ms between reads, and
+    repeats every warning on each read. With freshly written files that
+    makes the oracle slow and its warning counts timing-dependent, so every
+    test cools its files before running either program.
+    """
+    past = time.time() - 60
+    for f in d.iterdir():
+        if f.is_file():
+            os.utime(f, (past, past))
 
 
 @pytest.fixture(scope="session")

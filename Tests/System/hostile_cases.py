@@ -30,7 +30,7 @@ HOSTILE_CASES: dict[str, tuple[str, str, list[list[str]]]] = {
         "   myhostname = first.example\n"
         "mydomain = example\n",
         MASTER_MIN,
-        [["-n"], ["-h", "myhostname"]],
+        [["-n"], ["-h", "mydomain"], ["-n", "myhostname"]],
     ),
     "no-spaces-empty-repeated": (
         "myhostname=tight.example\n"
@@ -56,27 +56,27 @@ HOSTILE_CASES: dict[str, tuple[str, str, list[list[str]]]] = {
         "myhostname = host.example\n"
         "mydomain = example\n"
         "relayhost = [$mydomain]\n"
-        "smtpd_banner = ${myhostname} $(mydomain) $mail_name\n"
-        "inet_interfaces = ${mydomain?yes-set}\n"
-        "mydestination = ${relay_transport:unset} ${nosuchparam:fallback} ${nosuchparam?nothing}\n"
-        "relay_domains = ${mydomain?{with space}} ${nosuchparam:{also space}}\n"
-        "alias_maps = ${mydomain?{A}:{B}} ${nosuchparam?{A}:{B}}\n"
-        "alias_database = ${{$mydomain} == {example} ? {eq} : {ne}}\n"
-        "home_mailbox = ${{$mydomain} != {example} ? {ne} : {eq}}\n"
-        "mailbox_command = ${{1} < {2} ? {lt} : {ge}} ${{3} <= {2} ? {le} : {gt}}\n"
-        "mailbox_transport = ${{10} > {9} ? {gt} : {le}} ${{7} >= {7} ? {ge} : {lt}}\n"
-        "mailbox_size_limit = ${{10} ==level {9} ? {eq} : {ne}}\n"
-        "message_size_limit = ${{2} <level {10} ? {lt} : {ge}}\n"
-        "header_checks = cost $$5 and $$myhostname\n"
-        "body_checks = $nosuchparam and ${nosuchparam2} end\n"
-        "my_user_param = $myhostname\n"
-        "virtual_alias_maps = $my_user_param\n",
+        "x_braces = ${myhostname} $(mydomain) $mail_name\n"
+        "x_set = ${mydomain?yes-set} ${mydomain:not-shown}\n"
+        "x_unset = ${relay_transport:unset} ${nosuchparam:fallback} ${nosuchparam?nothing}\n"
+        "x_space = ${mydomain?{with space}} ${nosuchparam:{also space}}\n"
+        "x_ifelse = ${mydomain?{A}:{B}} ${nosuchparam?{A}:{B}}\n"
+        "x_eq = ${{$mydomain} == {example} ? {eq} : {ne}} ${{$mydomain}=={other}?{eq}:{ne}}\n"
+        "x_ne = ${{$mydomain} != {example} ? {ne} : {eq}}\n"
+        "x_lt = ${{1} < {2} ? {lt} : {ge}} ${{3} <= {2} ? {le} : {gt}}\n"
+        "x_gt = ${{10} > {9} ? {gt} : {le}} ${{7} >= {7} ? {ge} : {lt}}\n"
+        "x_level = ${{$compatibility_level} <=level {2} ? {old} : {new}}"
+        " ${{3.6} <level {3.10} ? {lt} : {ge}} ${{1.2.3} ==level {1.2.3} ? {eq} : {ne}}\n"
+        "x_dollar = cost $$5 and $$myhostname\n"
+        "x_undef = $nosuchparam and ${nosuchparam2} end\n"
+        "x_chain = $x_braces / $x_set\n"
+        "smtpd_banner = $x_braces $x_set $x_unset $x_space $x_ifelse $x_eq $x_ne $x_lt"
+        " $x_gt $x_level $x_dollar $x_undef $x_chain\n",
         MASTER_MIN,
         [["-n"], ["-xn"],
-         ["-x", "relayhost", "smtpd_banner", "inet_interfaces", "mydestination",
-          "relay_domains", "alias_maps", "alias_database", "home_mailbox", "mailbox_command",
-          "mailbox_transport", "header_checks", "body_checks", "virtual_alias_maps"],
-         ["-h", "alias_database"]],
+         ["-x", "relayhost", "x_braces", "x_set", "x_unset", "x_space", "x_ifelse", "x_eq",
+          "x_ne", "x_lt", "x_gt", "x_level", "x_dollar", "x_undef", "x_chain"],
+         ["-h", "x_eq"], ["-hx", "smtpd_banner"]],
     ),
     "expansion-recursion": (
         "loop_a = $loop_b\n"
@@ -106,7 +106,7 @@ HOSTILE_CASES: dict[str, tuple[str, str, list[list[str]]]] = {
         "reject_unauth_destination, check_policy_service unix:private/policy\n",
         "long      unix  -       -       n       -       -       smtp -o "
         + " -o ".join(f"smtp_param{i}=value{i}" for i in range(8)) + "\n"
-        "x" * 40 + " unix - - n - - " + "c" * 70 + "\n",
+        + ("x" * 40 + " unix - - n - - " + "c" * 70 + "\n"),
         [["-n"], ["-nf"], ["-xnf"], ["-M"], ["-Mf"], ["-Ff"], ["-Pf"], ["-f", "mydestination"]],
     ),
     "master-forms": (
@@ -159,7 +159,7 @@ HOSTILE_CASES: dict[str, tuple[str, str, list[list[str]]]] = {
     "empty-files": (
         "",
         "",
-        [["-n"], ["-M"], ["-F"], ["-P"], ["-h", "myhostname"]],
+        [["-n"], ["-M"], ["-F"], ["-P"], ["-h", "mydestination"]],
     ),
     "unknown-and-user-parameters": (
         "myhostname = host.example\n"
