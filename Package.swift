@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "UtilTests", dependencies: ["Util"]),
         .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
         .testTarget(name: "ConfigCheckTests", dependencies: ["Util", "Global", "ConfigCheck"]),
-        .testTarget(name: "TablesTests", dependencies: ["Util", "Global", "Tables"]),
+        .testTarget(name: "TablesTests", dependencies: ["Util", "Global", "Tables"], exclude: ["Fixtures"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],

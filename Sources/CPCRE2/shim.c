@@ -25,3 +25,9 @@ int posthorn_pcre2_match(const pcre2_code_8 *code, const char *subject, size_t l
 int posthorn_pcre2_error_message(int error, char *buffer, size_t size) {
     return pcre2_get_error_message(error, (PCRE2_UCHAR *) buffer, size);
 }
+
+uint32_t posthorn_pcre2_capture_count(const pcre2_code_8 *code) {
+    uint32_t count = 0;
+    if (pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &count) != 0) return 0;
+    return count;
+}

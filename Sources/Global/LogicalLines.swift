@@ -31,6 +31,13 @@ public enum LogicalLines {
         return true
     }
 
+    /// Postfix's warning for a continuation line with nothing to continue;
+    /// the line is quoted up to 30 characters, then "...".
+    public static func orphanWarning(path: String, line: Substring) -> String {
+        let shown = line.utf8.count > 30 ? String(decoding: Array(line.utf8.prefix(30)), as: UTF8.self) + "..." : String(line)
+        return "\(path): logical line must not start with whitespace: \"\(shown)\""
+    }
+
     /// Splits `text` into logical lines. A continuation line with nothing to
     /// continue is reported through `orphan` (Postfix warns and skips it).
     public static func split(_ text: String, orphan: (Int, Substring) -> Void = { _, _ in }) -> [LogicalLine] {

@@ -40,13 +40,16 @@ public struct MainConfigFile: Sendable {
     public static func parse(_ text: String, path: String) throws(ConfigError) -> MainConfigFile {
         var warnings: [String] = []
         let lines = LogicalLines.split(text) { _, line in
-            warnings.append("\(path): logical line must not start with whitespace: \"\(line)\"")
+            warnings.append(LogicalLines.orphanWarning(path: path, line: line))
         }
         var entries: [MainConfigEntry] = []
         var values: [String: String] = [:]
         for line in lines {
             let (name, value) = try splitNameValue(line, path: path)
             entries.append(MainConfigEntry(name: name, value: value, firstLine: line.firstLine, lastLine: line.lastLine))
+            if let earlier = values[name] {
+                warnings.append("\(path), line \(line.firstLine): overriding earlier entry: \(name)=\(earlier)")
+            }
             values[name] = value
         }
         return MainConfigFile(path: path, entries: entries, values: values, warnings: warnings)

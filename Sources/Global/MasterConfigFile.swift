@@ -132,7 +132,7 @@ public struct MasterConfigFile: Sendable {
     public static func parse(_ text: String, path: String) throws(ConfigError) -> MasterConfigFile {
         var warnings: [String] = []
         let lines = LogicalLines.split(text) { _, line in
-            warnings.append("\(path): logical line must not start with whitespace: \"\(line)\"")
+            warnings.append(LogicalLines.orphanWarning(path: path, line: line))
         }
         var entries: [MasterEntry] = []
         for line in lines {

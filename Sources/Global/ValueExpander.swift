@@ -51,15 +51,27 @@ public struct ValueExpander {
     /// Every name `text` refers to (without expanding), for "undefined
     /// parameter" and "unused parameter" checks. Syntax errors are thrown.
     public static func referencedNames(_ text: String) throws(ExpansionError) -> [String] {
-        var names: [String] = []
+        let (names, error) = scan(text)
+        if let error { throw error }
         var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    /// The names `text` refers to, once per reference, up to the first
+    /// syntax error (if any).
+    public static func scan(_ text: String) -> (names: [String], error: ExpansionError?) {
+        var names: [String] = []
         var expander = ValueExpander(recursive: false) { name in
-            if seen.insert(name).inserted { names.append(name) }
+            names.append(name)
             return "x"  // a non-empty stand-in so both branches are visited below
         }
         expander.collectAll = true
-        _ = try expander.expand(text)
-        return names
+        do {
+            _ = try expander.expand(text)
+            return (names, nil)
+        } catch {
+            return (names, error)
+        }
     }
 
     /// When set, both arms of conditionals are visited (name collection).
@@ -71,7 +83,7 @@ public struct ValueExpander {
             return nil
         }
         guard recursive else { return raw }
-        if depth >= Self.nestingLimit { throw .tooDeep(name) }
+        if depth > Self.nestingLimit { throw .tooDeep(name) }
         var out: [UInt8] = []
         try expand(Array(raw.utf8)[...], into: &out, depth: depth + 1)
         return String(decoding: out, as: UTF8.self)
@@ -170,17 +182,35 @@ public struct ValueExpander {
                 return condition ? "" : try expanded(alternative, depth: depth)
             }
             guard op == UInt8(ascii: "?") else {
-                throw .syntax("unknown operator: \"\(String(decoding: body[i...], as: UTF8.self))\"")
+                throw Self.syntaxError("attribute name syntax error", body, from: i - name.utf8.count, at: i)
             }
             i += 1
             return try conditional(body, &i, condition: condition, depth: depth)
         }
+        let afterOperand = i
         Self.skipSpace(body, &i)
+        if i < body.endIndex, body[i] == UInt8(ascii: ":") {
+            i += 1
+            let alternative = try Self.branch(body, &i)
+            if collectAll { return try expanded(alternative, depth: depth) }
+            return condition ? "" : try expanded(alternative, depth: depth)
+        }
         guard i < body.endIndex, body[i] == UInt8(ascii: "?") else {
-            throw .syntax("\"?\" expected: \"\(String(decoding: body, as: UTF8.self))\"")
+            throw Self.syntaxError("\"?\" or \":\" expected", body, from: afterOperand - 1, at: i)
         }
         i += 1
         return try conditional(body, &i, condition: condition, depth: depth)
+    }
+
+    /// Postfix's parse error form: `WHAT at: "...BEFORE>>>AFTER"`, where
+    /// BEFORE runs from `from` to `at` (trailing white space dropped).
+    static func syntaxError(_ what: String, _ body: ArraySlice<UInt8>, from: Int, at: Int) -> ExpansionError {
+        let start = max(body.startIndex, min(from, at))
+        let before = String(decoding: body[start..<at], as: UTF8.self)
+        var trimmed = Substring(before)
+        while let last = trimmed.last, last.isPostfixSpace { trimmed = trimmed.dropLast() }
+        let after = String(decoding: body[at...], as: UTF8.self)
+        return .syntax("\(what) at: \"...\(trimmed)>>>\(after)\"")
     }
 
     /// A value after `?` or `:`: `{text}` (white space around ignored) or
@@ -190,6 +220,9 @@ public struct ValueExpander {
         skipSpace(body, &j)
         if j < body.endIndex, body[j] == UInt8(ascii: "{"), let inside = bracedOperand(body, &j) {
             skipSpace(body, &j)
+            if j < body.endIndex {
+                throw syntaxError("unexpected input", body, from: inside.startIndex, at: j)
+            }
             i = j
             return inside
         }
@@ -209,7 +242,7 @@ public struct ValueExpander {
                 return condition ? try expanded(first, depth: depth) : ""
             }
             guard body[j] == UInt8(ascii: ":") else {
-                throw .syntax("\":\" expected: \"\(String(decoding: body, as: UTF8.self))\"")
+                throw Self.syntaxError("\":\" expected", body, from: first.startIndex, at: j)
             }
             j += 1
             let second = try Self.branch(body, &j)
@@ -226,21 +259,33 @@ public struct ValueExpander {
 
     /// `{a} op {b}` at `i`; returns whether the relation holds.
     private mutating func relational(_ body: ArraySlice<UInt8>, _ i: inout Int, depth: Int) throws(ExpansionError) -> Bool {
-        let text = String(decoding: body, as: UTF8.self)
-        guard let left = Self.bracedOperand(body, &i) else { throw .syntax("bad relational expression: \"\(text)\"") }
+        let start = i
+        guard let left = Self.bracedOperand(body, &i) else {
+            throw Self.syntaxError("\"{expression}\" expected", body, from: start, at: i)
+        }
         Self.skipSpace(body, &i)
+        let opStart = i
         var j = i
         while j < body.endIndex, !body[j].isPostfixSpace, body[j] != UInt8(ascii: "{") { j += 1 }
         let op = String(decoding: body[i..<j], as: UTF8.self)
+        guard Self.operators.contains(op) else {
+            throw Self.syntaxError(Self.operatorExpected, body, from: left.startIndex, at: opStart)
+        }
         i = j
-        guard let right = Self.bracedOperand(body, &i) else { throw .syntax("bad relational expression: \"\(text)\"") }
+        var k = i
+        Self.skipSpace(body, &k)
+        guard let right = Self.bracedOperand(body, &k) else {
+            throw Self.syntaxError("\"{expression}\" expected", body, from: start, at: i)
+        }
+        i = k
         let a = try expanded(left, depth: depth).trimmingPostfixSpace()
         let b = try expanded(right, depth: depth).trimmingPostfixSpace()
-        guard let result = Self.compare(a, op, b) else {
-            throw .syntax("unknown operator: \"\(op)\"")
-        }
-        return result
+        return Self.compare(a, op, b) ?? false
     }
+
+    static let operators: Set<String> = ["==", "!=", "<", "<=", ">", ">=", "<level", "<=level", ">level", ">=level", "==level", "!=level"]
+    /// Postfix's own wording, quotes and all.
+    static let operatorExpected = "\"==\" or \"!=\"\" or \"<\"\" or \"<=\"\" or \">=\"\" or \">\" expected"
 
     /// Applies a relational operator; nil for an unknown operator.
     static func compare(_ a: String, _ op: String, _ b: String) -> Bool? {

@@ -46,9 +46,25 @@ struct MainParameterPrinter {
         return LineFolder.nameValue(name, value, fold: options.fold)
     }
 
+    /// Whether -C lets `name` through.
+    private func inSelectedClasses(_ name: String) -> Bool {
+        guard let classes = options.classes else { return true }
+        for word in classes.splitList() {
+            switch word {
+            case "all": return true
+            case "builtin": if catalog.isBuiltin(name) { return true }
+            case "service": if catalog.isServiceDefined(name) { return true }
+            case "user": if catalog.userDefined.contains(name) && !catalog.isBuiltin(name) { return true }
+            default: Diagnostics.fatal("unknown -C option value \"\(word)\" in \"\(classes)\"")
+            }
+        }
+        return false
+    }
+
     func run() -> Int32 {
         if options.arguments.isEmpty {
             for name in catalog.allNames {
+                if !inSelectedClasses(name) { continue }
                 if options.explicitOnly && !isExplicit(name) { continue }
                 guard let raw = shownValue(name) else { continue }
                 out.write(render(name, raw) + "\n")

@@ -20,6 +20,9 @@ struct ParameterCatalog {
         classify()
     }
 
+    /// Parameters postconf sets itself, whose main.cf text is never read.
+    static let unscanned: Set<String> = ["process_id", "process_name", "service_name"]
+
     func isBuiltin(_ name: String) -> Bool { ParameterRegistry.isKnown(name) }
     func isServiceDefined(_ name: String) -> Bool { config.serviceDefaults[name] != nil }
 
@@ -41,12 +44,9 @@ struct ParameterCatalog {
         let defined = config.main.values
         var referencedFrom: [(name: String, file: String)] = []
         func scan(_ value: String, file: String) -> [String] {
-            do {
-                return try ValueExpander.referencedNames(value)
-            } catch {
-                warnings.append("\(error)")
-                return []
-            }
+            let (names, error) = ValueExpander.scan(value)
+            if let error { warnings.append("\(error)") }
+            return names
         }
         // Restriction class names are user-defined parameters.
         if let classes = config.rawValue("smtpd_restriction_classes") {
@@ -59,14 +59,14 @@ struct ParameterCatalog {
             }
         }
         for entry in config.main.entries where defined[entry.name] == entry.value {
+            if Self.unscanned.contains(entry.name) || ParameterRegistry.spec(named: entry.name)?.kind == .raw { continue }
             for name in scan(entry.value, file: mainPath) { referencedFrom.append((name, mainPath)) }
         }
-        var reportedUndefined = Set<String>()
         for (name, file) in referencedFrom {
             if isBuiltin(name) || isServiceDefined(name) { continue }
             if defined[name] != nil {
                 userDefined.insert(name)
-            } else if reportedUndefined.insert(name).inserted {
+            } else {
                 warnings.append("\(file): undefined parameter: \(name)")
             }
         }

@@ -63,6 +63,10 @@ var config = MailConfig(configDirectory: configDirectory, main: mainFile,
                         programName: "postconf")
 for (name, value) in options.overrides { config.overrides[name] = value }
 
+if !options.showDefaults {
+    ParameterEvaluation.evaluateEarly(config)
+}
+
 let catalog = ParameterCatalog(config: config, masterEntries: masterEntries, masterPath: masterPath)
 if !options.showDefaults {
     for warning in catalog.warnings { Diagnostics.warning(warning) }
@@ -70,6 +74,7 @@ if !options.showDefaults {
     for table in DatabaseConfigFile.references(in: databaseValues) {
         for warning in DatabaseConfigFile.warnings(for: table) { Diagnostics.warning(warning) }
     }
+    ParameterEvaluation.evaluateAll(config)
 }
 
 let status: Int32

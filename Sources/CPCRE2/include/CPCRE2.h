@@ -12,6 +12,8 @@ void posthorn_pcre2_code_free(pcre2_code_8 *code);
 /* Match subject; fills ovector (pairs of offsets, at most ovecsize pairs).
  * Returns PCRE2's result: > 0 the number of pairs set, PCRE2_ERROR_NOMATCH, or an error. */
 int posthorn_pcre2_match(const pcre2_code_8 *code, const char *subject, size_t length, uint32_t options, size_t *ovector, uint32_t ovecsize);
+/* The number of capturing groups in a compiled pattern. */
+uint32_t posthorn_pcre2_capture_count(const pcre2_code_8 *code);
 /* The message for an error code, written to buffer. */
 int posthorn_pcre2_error_message(int error, char *buffer, size_t size);
 #endif
