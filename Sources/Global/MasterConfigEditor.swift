@@ -106,7 +106,35 @@ public struct MasterEntryLayout: Sendable, Equatable {
 
     /// The entry as postconf writes it, ending in a newline.
     public func render() -> String {
-        var folder = Folder(start: fieldsLine())
+        renderLine(fold: true) + "\n"
+    }
+
+    /// The entry as `postconf -M` (one line) or `-Mf` (folded) shows it.
+    public func renderLine(fold: Bool) -> String {
+        var folder = Folder(start: fieldsLine(), fold: fold)
+        appendArguments(to: &folder)
+        return folder.text
+    }
+
+    /// `prefix` and the command with its arguments, as `postconf -F` shows
+    /// the command field (the command word folds like any other).
+    public func renderCommand(prefix: String, fold: Bool) -> String {
+        var folder = Folder(start: prefix, fold: fold)
+        folder.appendFirst(command)
+        appendArguments(to: &folder)
+        return folder.text
+    }
+
+    /// `prefix` ("name = ") and a value as `postconf -F` folds it.
+    public static func renderField(prefix: String, value: String, fold: Bool) -> String {
+        var folder = Folder(start: prefix, fold: fold)
+        let words = value.splitList(separators: " \t\r\n")
+        if let first = words.first { folder.appendFirst(first) }
+        for word in words.dropFirst() { folder.append(word, measured: word) }
+        return folder.text
+    }
+
+    private func appendArguments(to folder: inout Folder) {
         var k = 0
         while k + 1 < arguments.count && arguments[k] == "-o" {
             folder.newLine("-o " + Self.braced(arguments[k + 1]))
@@ -117,7 +145,6 @@ public struct MasterEntryLayout: Sendable, Equatable {
             let shown = i == 0 ? argument : Self.braced(argument)
             if i == 0 && k > 0 { folder.newLine(shown) } else { folder.append(shown, measured: argument) }
         }
-        return folder.text + "\n"
     }
 
     /// The fields in Postfix's columns followed by the command.
@@ -217,14 +244,17 @@ public struct MasterEntryLayout: Sendable, Equatable {
     struct Folder {
         private(set) var text: String
         private var column: Int
+        /// Without folding every word joins the line with one space.
+        let fold: Bool
 
-        init(start: String) {
+        init(start: String, fold: Bool = true) {
             text = start
             column = start.utf8.count
+            self.fold = fold
         }
 
         mutating func append(_ word: String, measured: String) {
-            if column + 1 + measured.utf8.count >= 80 {
+            if fold && column + 1 + measured.utf8.count >= 80 {
                 newLine(word)
             } else {
                 text += " " + word
@@ -232,7 +262,22 @@ public struct MasterEntryLayout: Sendable, Equatable {
             }
         }
 
+        /// The first word after a prefix that ends in a space.
+        mutating func appendFirst(_ word: String) {
+            if fold && column + word.utf8.count >= 80 {
+                newLine(word)
+            } else {
+                text += word
+                column += word.utf8.count
+            }
+        }
+
         mutating func newLine(_ word: String) {
+            guard fold else {
+                text += " " + word
+                column += 1 + word.utf8.count
+                return
+            }
             text += "\n    " + word
             column = 4 + word.utf8.count
         }

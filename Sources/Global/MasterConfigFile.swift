@@ -38,23 +38,21 @@ public struct MasterEntry: Sendable, Equatable {
         arguments.compactMap { if case let .option(n, v) = $0 { return (n, v) } else { return nil } }
     }
 
-    /// The arguments as words, `-o name=value` pairs included (for `-F` and `-M`).
+    /// The arguments as postconf keeps them (braces removed).
     public var argumentWords: [String] {
-        var words: [String] = []
-        for argument in arguments {
+        arguments.flatMap { argument -> [String] in
             switch argument {
-            case .option(let name, let value):
-                words.append("-o")
-                let pair = "\(name)=\(value)"
-                words.append(pair.utf8.contains(where: { $0.isPostfixSpace }) ? "{\(pair)}" : pair)
-            case .malformedOption(let text):
-                words.append("-o")
-                if !text.isEmpty { words.append(text) }
-            case .plain(let text):
-                words.append(text)
+            case .option(let name, let value): return ["-o", "\(name)=\(value)"]
+            case .malformedOption(let text): return ["-o", text]
+            case .plain(let text): return [text]
             }
         }
-        return words
+    }
+
+    /// The entry in postconf's layout (for printing and editing).
+    public var layout: MasterEntryLayout {
+        MasterEntryLayout(fields: [service, type, privateField, unprivilegedField, chrootField, wakeupField, processLimitField],
+                          command: command, arguments: argumentWords)
     }
 }
 
@@ -75,60 +73,6 @@ public struct MasterConfigFile: Sendable {
         return try parse(text, path: path)
     }
 
-    /// Splits a master.cf logical line into words: white space separates
-    /// words, and `{` starts a group that runs to its matching `}`. A word
-    /// that is one whole group loses its braces and surrounding space.
-    /// Returns words and the "missing '}'" warnings.
-    public static func words(_ text: String) -> (words: [String], braced: [Bool], warnings: [String]) {
-        let bytes = Array(text.utf8)
-        var words: [String] = [], braced: [Bool] = [], warnings: [String] = []
-        var i = 0
-        while i < bytes.count {
-            while i < bytes.count && bytes[i].isPostfixSpace { i += 1 }
-            if i >= bytes.count { break }
-            let start = i
-            var depth = 0
-            while i < bytes.count {
-                let b = bytes[i]
-                if b == UInt8(ascii: "{") { depth += 1 } else if b == UInt8(ascii: "}") { if depth > 0 { depth -= 1 } } else if b.isPostfixSpace && depth == 0 { break }
-                i += 1
-            }
-            var word = Array(bytes[start..<i])
-            var isBraced = false
-            if depth > 0 {
-                warnings.append("missing '}' in \"\(String(decoding: word, as: UTF8.self))\"")
-                if word.first == UInt8(ascii: "{") {
-                    word.removeFirst()
-                    words.append(String(decoding: word, as: UTF8.self).trimmingPostfixSpace())
-                    braced.append(true)
-                    continue
-                }
-            } else if word.first == UInt8(ascii: "{"), word.last == UInt8(ascii: "}"),
-                      Self.closingIndex(word) == word.count - 1 {
-                word = Array(word[1..<(word.count - 1)])
-                isBraced = true
-                words.append(String(decoding: word, as: UTF8.self).trimmingPostfixSpace())
-                braced.append(isBraced)
-                continue
-            }
-            words.append(String(decoding: word, as: UTF8.self))
-            braced.append(isBraced)
-        }
-        return (words, braced, warnings)
-    }
-
-    /// Index of the brace closing the one at index 0.
-    private static func closingIndex(_ word: [UInt8]) -> Int? {
-        var depth = 0
-        for (k, b) in word.enumerated() {
-            if b == UInt8(ascii: "{") { depth += 1 } else if b == UInt8(ascii: "}") {
-                depth -= 1
-                if depth == 0 { return k }
-            }
-        }
-        return nil
-    }
-
     public static func parse(_ text: String, path: String) throws(ConfigError) -> MasterConfigFile {
         var warnings: [String] = []
         let lines = LogicalLines.split(text) { _, line in
@@ -144,11 +88,11 @@ public struct MasterConfigFile: Sendable {
     }
 
     /// Parses one logical line into an entry. Errors carry Postfix's text;
-    /// the line number is kept in the error for `postfix check`.
+    /// the line number is kept in the error for `postfix check`. Only the
+    /// `-o` pairs right after the command are overrides, as for Postfix's
+    /// daemons (their getopt stops at the first other word).
     public static func parseEntry(_ line: LogicalLine, path: String) throws(ConfigError) -> (MasterEntry, [String]) {
-        let (words, braced, wordWarnings) = words(line.text)
-        var warnings = wordWarnings.map { "master.cf: \($0)" }
-        guard words.count >= 8 else {
+        guard let (layout, warnings) = MasterEntryLayout.parse(line.text) else {
             throw ConfigError(file: path, line: line.firstLine, "bad field count",
                               postfixText: "file \(path): line \(line.firstLine): bad field count")
         }
@@ -157,6 +101,7 @@ public struct MasterConfigFile: Sendable {
             ConfigError(file: path, line: line.firstLine, "invalid \(field) field \"\(value)\"",
                         postfixText: "invalid \(field) field \"\(value)\" in \"\(shown)\"")
         }
+        let words = layout.fields
         let type = words[1]
         guard MasterEntry.types.contains(type) else { throw invalid("type", type) }
         for (index, field) in [(2, "private"), (3, "unprivileged"), (4, "chroot")] {
@@ -168,30 +113,20 @@ public struct MasterConfigFile: Sendable {
             throw invalid("process_limit", words[6])
         }
         var arguments: [MasterArgument] = []
-        var k = 8
-        while k < words.count {
-            if words[k] == "-o" && !braced[k] {
-                guard k + 1 < words.count else {
-                    arguments.append(.malformedOption(""))
-                    k += 1
-                    continue
-                }
-                let pair = words[k + 1]
-                if let (name, value) = splitOption(pair) {
-                    arguments.append(.option(name: name, value: value))
-                } else {
-                    if braced[k + 1] { warnings.append("master.cf: missing '=' after attribute name: \"\(pair)\"") }
-                    arguments.append(.malformedOption(pair))
-                }
-                k += 2
-                continue
+        var k = 0
+        let words8 = layout.arguments
+        while k + 1 < words8.count && words8[k] == "-o" {
+            if let (name, value) = splitOption(words8[k + 1]) {
+                arguments.append(.option(name: name, value: value))
+            } else {
+                arguments.append(.malformedOption(words8[k + 1]))
             }
-            arguments.append(.plain(words[k]))
-            k += 1
+            k += 2
         }
+        arguments += words8[k...].map { .plain($0) }
         let entry = MasterEntry(service: words[0], type: type, privateField: words[2], unprivilegedField: words[3],
                                 chrootField: words[4], wakeupField: words[5], processLimitField: words[6],
-                                command: words[7], arguments: arguments,
+                                command: layout.command, arguments: arguments,
                                 firstLine: line.firstLine, lastLine: line.lastLine)
         return (entry, warnings)
     }

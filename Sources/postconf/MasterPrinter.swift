@@ -34,57 +34,22 @@ struct MasterPrinter {
     let out = StandardOutput()
 
     static let fieldNames = ["service", "type", "private", "unprivileged", "chroot", "wakeup", "process_limit", "command"]
-    /// Column where each of the first seven fields ends (exclusive), before a space.
-    static let columnWidths = [10, 5, 7, 7, 7, 7, 7]
-
-    /// The seven fields laid out in Postfix's columns, then the command.
-    static func fieldsLine(_ e: MasterEntry) -> String {
-        let fields = [e.service, e.type, e.privateField, e.unprivilegedField, e.chrootField, e.wakeupField, e.processLimitField]
-        var line = ""
-        var column = 0
-        for (field, width) in zip(fields, columnWidths) {
-            line += field
-            column += width + 1
-            let used = line.utf8.count
-            line += String(repeating: " ", count: used < column ? column - used : 1)
-        }
-        return line + e.command
-    }
 
     private func expanded(_ text: String) -> String {
         guard options.expand else { return text }
         return (try? config.expand(text)) ?? text
     }
 
-    /// One whole entry, arguments folded as postconf -Mf folds them.
-    func entryText(_ e: MasterEntry) -> String {
-        withArguments(e, start: Self.fieldsLine(e), limit: 79)
-    }
-
-    /// `start` followed by the entry's arguments: each `-o` pair on a line
-    /// of its own when folding, other words folded normally.
-    func withArguments(_ e: MasterEntry, start: String, limit: Int = 80) -> String {
-        var folder = LineFolder(fold: options.fold, start: start, limit: limit)
-        var afterOption = false
-        for argument in e.arguments {
-            switch argument {
-            case .option(let name, let value):
-                let pair = "\(name)=\(expanded(value))"
-                let shown = pair.utf8.contains(where: { $0.isPostfixSpace }) ? "{\(pair)}" : pair
-                if options.fold { folder.newLine("-o " + shown) } else { folder.append("-o"); folder.append(shown) }
-                afterOption = true
-            case .malformedOption(let text):
-                if options.fold { folder.newLine(text.isEmpty ? "-o" : "-o " + text) } else {
-                    folder.append("-o")
-                    if !text.isEmpty { folder.append(text) }
-                }
-                afterOption = true
-            case .plain(let text):
-                if afterOption { folder.newLine(text) } else { folder.append(text) }
-                afterOption = false
+    /// The entry's layout, with -o values expanded under -x.
+    private func layout(_ e: MasterEntry) -> MasterEntryLayout {
+        var copy = e
+        if options.expand {
+            copy.arguments = e.arguments.map { argument in
+                if case let .option(name, value) = argument { return .option(name: name, value: expanded(value)) }
+                return argument
             }
         }
-        return folder.text
+        return copy.layout
     }
 
     private func matchingEntries() -> [MasterEntry] {
@@ -97,7 +62,7 @@ struct MasterPrinter {
     }
 
     func printEntries() -> Int32 {
-        for e in matchingEntries() { out.write(entryText(e) + "\n") }
+        for e in matchingEntries() { out.write(layout(e).renderLine(fold: options.fold) + "\n") }
         out.flush()
         return 0
     }
@@ -110,10 +75,12 @@ struct MasterPrinter {
 
     func printFields() -> Int32 {
         let patterns = options.arguments.map(MasterPattern.init)
+        for p in patterns where p.parts.count > 2 && p.parts[2] != "*" && !Self.fieldNames.contains(p.parts[2]) {
+            Diagnostics.fatal("invalid service attribute name: \"\(p.parts[2])\"")
+        }
         var matched = Array(repeating: false, count: patterns.count)
         for e in entries {
-            let command = ([e.command] + e.argumentWords).joined(separator: " ")
-            let foldedCommand = withArguments(e, start: "\(e.key)/command = \(e.command)", limit: 79)
+            let command = e.layout.renderCommand(prefix: "", fold: false)
             let values = [e.service, e.type, e.privateField, e.unprivilegedField, e.chrootField, e.wakeupField, e.processLimitField, command]
             for (field, value) in zip(Self.fieldNames, values) {
                 if !patterns.isEmpty {
@@ -121,10 +88,14 @@ struct MasterPrinter {
                     if hits.isEmpty { continue }
                     for h in hits { matched[h] = true }
                 }
-                if field == "command" && options.fold && !options.valuesOnly && !options.namesOnly {
-                    out.write(foldedCommand + "\n")
+                let name = "\(e.key)/\(field)"
+                if options.namesOnly {
+                    out.write(name + "\n")
+                } else if field == "command" {
+                    out.write(e.layout.renderCommand(prefix: options.valuesOnly ? "" : "\(name) = ", fold: options.fold) + "\n")
                 } else {
-                    out.write(line("\(e.key)/\(field)", value) + "\n")
+                    out.write(MasterEntryLayout.renderField(prefix: options.valuesOnly ? "" : "\(name) = ", value: value,
+                                                            fold: options.fold) + "\n")
                 }
             }
         }

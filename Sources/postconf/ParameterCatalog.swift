@@ -75,6 +75,11 @@ struct ParameterCatalog {
             if isKnown(entry.name) || !reportedUnused.insert(entry.name).inserted { continue }
             warnings.append("\(mainPath): unused parameter: \(entry.name)=\(entry.value)")
         }
+        // -o overrides count as main.cf settings.
+        for (name, value) in config.overrides.sorted(by: { $0.key < $1.key }) where defined[name] == nil {
+            if isKnown(name) || !reportedUnused.insert(name).inserted { continue }
+            warnings.append("\(mainPath): unused parameter: \(name)=\(value)")
+        }
         for entry in masterEntries {
             for (name, value) in entry.options where !isKnown(name) {
                 warnings.append("\(masterPath): unused parameter: \(name)=\(value)")

@@ -32,12 +32,23 @@ final class MasterConfigFileTests: XCTestCase {
         XCTAssertEqual(file.entries[2].wakeupField, "1000?")
         XCTAssertEqual(file.entries[3].arguments, [.option(name: "smtpd_banner", value: "$myhostname ESMTP"), .plain("arg with space")])
         XCTAssertEqual(file.entries[5].arguments.first, .plain("flags=R"))
+        XCTAssertEqual(file.entries[1].layout.renderLine(fold: true),
+                       "amavis     unix  -       -       n       -       4       smtp\n    -o smtp_data_done_timeout=1200\n    -o content_filter=")
         XCTAssertEqual(file.entries[5].arguments.last, .plain("USER=${user}"))
     }
 
-    func testArgumentWordsBraceValuesWithSpaces() throws {
+    func testArgumentWordsAndPostconfLayoutBraceValuesWithSpaces() throws {
         let file = try parse("x unix - - n - - smtp -o a=b -o c={ x y } -o { d = e f } -o\n")
-        XCTAssertEqual(file.entries[0].argumentWords, ["-o", "a=b", "-o", "{c={ x y }}", "-o", "{d=e f}", "-o"])
+        XCTAssertEqual(file.entries[0].argumentWords, ["-o", "a=b", "-o", "c={ x y }", "-o", "d=e f", "-o"])
+        XCTAssertEqual(file.entries[0].layout.renderLine(fold: false),
+                       "x          unix  -       -       n       -       -       smtp -o a=b -o {c={ x y }} -o {d=e f} -o")
+    }
+
+    func testOnlyLeadingOptionsAreOverrides() throws {
+        let file = try parse("smtp inet n - n - - smtpd -o a=1 -o -o novalue -o b=2\n")
+        XCTAssertEqual(file.entries[0].options.map(\.name), ["a"])
+        XCTAssertEqual(file.entries[0].arguments, [.option(name: "a", value: "1"), .malformedOption("-o"),
+                                                   .plain("novalue"), .plain("-o"), .plain("b=2")])
     }
 
     func testErrorsAsPostfixWordsThem() {

@@ -56,7 +56,8 @@ final class ValueExpanderTests: XCTestCase {
             XCTAssertEqual(error as? ExpansionError, .emptyName("a $ b"))
         }
         XCTAssertThrowsError(try expand("$loop1")) { error in
-            XCTAssertEqual(error as? ExpansionError, .tooDeep("loop1"))
+            // Postfix gives up at the 102nd nested reference, which here is loop2.
+            XCTAssertEqual(error as? ExpansionError, .tooDeep("loop2"))
         }
     }
 

@@ -254,6 +254,9 @@ def test_edit(postconfs: Postconfs, confdirs, case):
         for p in compare_results(o, t):
             problems.append(f"postconf {' '.join(t.args)}: {p}")
     t_files, o_files = runs["oracle"][1], runs["posthorn"][1]
+    # Postfix leaves its temporary file behind when an edit fails half way;
+    # Posthorn removes it. That is the one difference allowed here.
+    t_files = {k: v for k, v in t_files.items() if not k.endswith(".tmp") or k in o_files}
     if sorted(t_files) != sorted(o_files):
         problems.append(f"files left: oracle {sorted(t_files)}, posthorn {sorted(o_files)}")
     for name in sorted(set(t_files) & set(o_files)):
