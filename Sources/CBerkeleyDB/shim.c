@@ -12,6 +12,17 @@ int posthorn_db_open(DB **dbp, const char *path, DBTYPE type, u_int32_t flags, i
     return 0;
 }
 
+int posthorn_db_open_cache(DB **dbp, const char *path, DBTYPE type, u_int32_t flags, int mode, u_int32_t cachesize) {
+    DB *db = 0;
+    int err = db_create(&db, 0, 0);
+    if (err != 0) return err;
+    if (cachesize > 0 && (err = db->set_cachesize(db, 0, cachesize, 0)) != 0) { db->close(db, 0); return err; }
+    err = db->open(db, 0, path, 0, type, flags, mode);
+    if (err != 0) { db->close(db, 0); return err; }
+    *dbp = db;
+    return 0;
+}
+
 static DBT make_dbt(const void *data, u_int32_t len) {
     DBT d; memset(&d, 0, sizeof d); d.data = (void *) data; d.size = len; return d;
 }

@@ -2,6 +2,8 @@
 // or master.cf `-o` overrides, then main.cf, then service-defined and
 // built-in defaults, then the machine-derived ones. Values are expanded at
 // use, as Postfix does.
+import Glibc
+import Util
 
 public struct MailConfig: Sendable {
     public let configDirectory: String
@@ -20,6 +22,24 @@ public struct MailConfig: Sendable {
         self.overrides = overrides
         self.serviceDefaults = serviceDefaults
         self.programName = programName
+    }
+
+    /// The configuration directory a command uses: its -c option, else
+    /// MAIL_CONFIG, else the compiled-in default.
+    public static func directory(option: String?) -> String {
+        if let option { return option }
+        if let env = getenv("MAIL_CONFIG") { return String(cString: env) }
+        return ParameterRegistry.spec(named: "config_directory")?.defaultValue ?? "/etc/postfix"
+    }
+
+    /// Reads main.cf for a command, ending the program with Postfix's fatal
+    /// message when that fails.
+    public static func loadOrExit(option: String?, programName: String) -> MailConfig {
+        do {
+            return try load(directory: directory(option: option), programName: programName)
+        } catch {
+            Diagnostics.fatal(error.postfixText)
+        }
     }
 
     /// Reads `main.cf` from `directory`.

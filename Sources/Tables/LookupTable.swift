@@ -3,6 +3,7 @@
 // mysql, sqlite, proxy). A lookup either finds a value, finds nothing, or
 // fails; a failure is never mistaken for "not found", so a database that
 // is down defers mail instead of bouncing it.
+import Util
 
 /// Why a lookup or an open failed.
 public enum LookupError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -46,7 +47,7 @@ extension LookupTable {
 
     /// Looks up `key` after the table's case folding.
     public func find(_ key: String) throws(LookupError) -> String? {
-        try lookup(keyCase == .foldToLower ? key.lowercased() : key)
+        try lookup(keyCase == .foldToLower ? key.asciiLowercased() : key)
     }
 }
 

@@ -62,3 +62,16 @@ extension StringProtocol {
         return result
     }
 }
+
+extension StringProtocol {
+    /// ASCII-only lower case, as Postfix folds table keys.
+    public func asciiLowercased() -> String {
+        var bytes = Array(utf8)
+        var changed = false
+        for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A {
+            bytes[i] += 0x20
+            changed = true
+        }
+        return changed ? String(decoding: bytes, as: UTF8.self) : String(self)
+    }
+}

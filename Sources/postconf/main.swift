@@ -14,10 +14,8 @@ import Global
 Diagnostics.programName = CommandLine.arguments.first ?? "postconf"
 let options = PostconfOptions.parse(Array(CommandLine.arguments.dropFirst()))
 
-let environmentDirectory = getenv("MAIL_CONFIG").map { String(cString: $0) }
-let configDirectory = options.configDirectory ?? environmentDirectory
-    ?? ParameterRegistry.spec(named: "config_directory")?.defaultValue ?? "/etc/postfix"
-let explicitDirectory = options.configDirectory != nil || environmentDirectory != nil
+let configDirectory = MailConfig.directory(option: options.configDirectory)
+let explicitDirectory = options.configDirectory != nil || getenv("MAIL_CONFIG") != nil
 
 /// Prints Postfix's fatal text for a configuration error and exits.
 func fail(_ error: ConfigError) -> Never {

@@ -16,7 +16,7 @@ Diagnostics.programName = "postfix"
 let usage = "usage: postfix [-c config_dir] [-Dv] command"
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-var configDirectory = getenv("MAIL_CONFIG").map { String(cString: $0) } ?? "/etc/postfix"
+var configDirectory = MailConfig.directory(option: nil)
 var command: String? = nil
 while let word = arguments.first {
     arguments.removeFirst()

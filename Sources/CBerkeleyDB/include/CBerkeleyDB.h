@@ -8,6 +8,9 @@
 /* Open (creating when flags say so) a database file of the given type
  * (DB_HASH or DB_BTREE). Returns 0 or a Berkeley DB / errno code. */
 int posthorn_db_open(DB **dbp, const char *path, DBTYPE type, u_int32_t flags, int mode);
+/* As posthorn_db_open, with a cache of cachesize bytes (0: the default),
+ * as Postfix's berkeley_db_create_buffer_size and _read_buffer_size. */
+int posthorn_db_open_cache(DB **dbp, const char *path, DBTYPE type, u_int32_t flags, int mode, u_int32_t cachesize);
 int posthorn_db_get(DB *db, const void *key, u_int32_t keylen, void **value, u_int32_t *valuelen);
 int posthorn_db_put(DB *db, const void *key, u_int32_t keylen, const void *value, u_int32_t valuelen, u_int32_t flags);
 int posthorn_db_del(DB *db, const void *key, u_int32_t keylen);
