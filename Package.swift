@@ -2,7 +2,7 @@
 // Posthorn: a Postfix-compatible mail transfer agent.
 //
 // Layers (imports point downwards only):
-//   C shims (COpenSSL, CMariaDB, CBerkeleyDB, CLMDB, CPCRE2, CSQLite)
+//   C shims (COpenSSL, CMariaDB, CBerkeleyDB, CLMDB, CPCRE2, CSQLite, CPosix)
 //   Util        - no mail knowledge: strings, files, errors, processes
 //   Global      - mail-wide code: parameters, main.cf, master.cf, expansion
 //   service libraries (ConfigCheck, later Tables, TLS, SASL, ServerSkeleton)
@@ -30,9 +30,10 @@ let package = Package(
         shim("CLMDB", link: ["lmdb"]),
         shim("CPCRE2", link: ["pcre2-8"]),
         shim("CSQLite", link: ["sqlite3"]),
+        shim("CPosix", link: []),
 
         .target(name: "Util"),
-        .target(name: "Global", dependencies: ["Util"]),
+        .target(name: "Global", dependencies: ["Util", "CPosix"]),
         .target(name: "ConfigCheck", dependencies: ["Util", "Global"]),
         .target(name: "Tables", dependencies: ["Util", "Global", "CBerkeleyDB", "CLMDB", "CPCRE2", "CMariaDB", "CSQLite"]),
 

@@ -1,0 +1,199 @@
+// MailLog: the mail log every Posthorn program writes, with Postfix's line
+// format (an API for pflogsumm, fail2ban and exporters): to syslog as
+// `syslog_name/program[pid]`, or, when maillog_file is set, as datagrams
+// to the postlog service that postlogd appends to the file. Severities are
+// Postfix's: info (no tag), `warning: `, `error: `, `fatal: `, `panic: `.
+// Lines are cut at 2000 bytes; non-printable bytes become "?".
+import Glibc
+import Util
+import CPosix
+
+public enum MailLog {
+    public enum Severity: Sendable {
+        case info, warning, error, fatal, panic
+
+        var tag: String {
+            switch self {
+            case .info: return ""
+            case .warning: return "warning: "
+            case .error: return "error: "
+            case .fatal: return "fatal: "
+            case .panic: return "panic: "
+            }
+        }
+
+        var syslogPriority: Int32 {
+            switch self {
+            case .info: return LOG_INFO
+            case .warning: return LOG_WARNING
+            case .error: return LOG_ERR
+            case .fatal, .panic: return LOG_CRIT
+            }
+        }
+    }
+
+    /// Where lines go.
+    public enum Destination: Sendable, Equatable {
+        /// syslog(3) with the given facility.
+        case syslog(facility: Int32)
+        /// Datagrams to the postlog socket (postlogd writes maillog_file).
+        case postlog(socketPath: String)
+        /// Appended directly to a file (postlogd itself, and commands
+        /// running without a mail system).
+        case file(path: String)
+        /// Standard error only (before configuration is read).
+        case standardError
+    }
+
+    nonisolated(unsafe) public private(set) static var tag = "postfix"
+    nonisolated(unsafe) public private(set) static var destination: Destination = .standardError
+    /// Also copy each line to standard error (command-line programs do).
+    nonisolated(unsafe) public static var alsoStandardError = false
+    /// `-v` count; `debug` lines are written only when it is positive.
+    nonisolated(unsafe) public static var verbose = 0
+    nonisolated(unsafe) private static var datagramSocket: Int32 = -1
+    nonisolated(unsafe) private static var hostLabel = "localhost"
+
+    public static let lineLimit = 2000
+
+    /// Sets the tag (`syslog_name/program`) and destination from main.cf.
+    /// `program` is the process name (the master.cf command's basename).
+    public static func configure(program: String, config: MailConfig) {
+        let name = config.value("syslog_name")
+        tag = (name.isEmpty ? "postfix" : name) + "/" + program
+        hostLabel = String(config.value("myhostname").split(separator: ".").first ?? "localhost")
+        let file = config.value("maillog_file")
+        if file.isEmpty {
+            let facility = facilityCode(config.value("syslog_facility")) ?? LOG_MAIL
+            destination = .syslog(facility: facility)
+            openlog(strdup(tag), LOG_PID | LOG_NDELAY, facility)
+        } else {
+            let service = config.value("postlog_service_name")
+            let socketPath = config.value("queue_directory") + "/public/" + (service.isEmpty ? "postlog" : service)
+            destination = .postlog(socketPath: socketPath)
+        }
+    }
+
+    /// Writes every line to `path` directly (postlogd, and tests).
+    public static func useFile(_ path: String) {
+        destination = .file(path: path)
+    }
+
+    /// Sends lines to the given postlog socket.
+    public static func usePostlog(_ socketPath: String) {
+        destination = .postlog(socketPath: socketPath)
+    }
+
+    /// Changes the program part of the tag (e.g. after -o syslog_name).
+    public static func setTag(_ newTag: String) {
+        tag = newTag
+    }
+
+    static func facilityCode(_ name: String) -> Int32? {
+        let table: [String: Int32] = [
+            "mail": LOG_MAIL, "daemon": LOG_DAEMON, "user": LOG_USER, "local0": LOG_LOCAL0, "local1": LOG_LOCAL1,
+            "local2": LOG_LOCAL2, "local3": LOG_LOCAL3, "local4": LOG_LOCAL4, "local5": LOG_LOCAL5,
+            "local6": LOG_LOCAL6, "local7": LOG_LOCAL7, "auth": LOG_AUTH, "authpriv": LOG_AUTHPRIV,
+        ]
+        return table[name.lowercased()]
+    }
+
+    /// `Mmm dd HH:MM:SS` in local time, day zero-padded, as postlogd writes.
+    public static func timestamp(_ time: time_t = Glibc.time(nil)) -> String {
+        var t = time
+        var parts = tm()
+        localtime_r(&t, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        _ = strftime(&buffer, buffer.count, "%b %d %H:%M:%S", &parts)
+        return String(cString: buffer)
+    }
+
+    /// The text after `PROG[PID]: `, sanitized and cut to the limit.
+    static func body(_ severity: Severity, _ text: String) -> String {
+        var bytes = Array((severity.tag + text).utf8)
+        if bytes.count > lineLimit { bytes = Array(bytes[0..<lineLimit]) }
+        for i in bytes.indices where bytes[i] < 0x20 || bytes[i] == 0x7F { bytes[i] = UInt8(ascii: "?") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The whole line as postlogd writes it to maillog_file.
+    public static func fileLine(_ severity: Severity, _ text: String) -> String {
+        "\(timestamp()) \(hostLabel) \(tag)[\(getpid())]: \(body(severity, text))\n"
+    }
+
+    public static func log(_ severity: Severity, _ text: String) {
+        if alsoStandardError {
+            Diagnostics.write("\(Diagnostics.programName): \(severity.tag)\(Diagnostics.printable(text))\n")
+        }
+        switch destination {
+        case .syslog:
+            posthorn_syslog(severity.syslogPriority, body(severity, text))
+        case .postlog(let path):
+            sendDatagram(fileLine(severity, text), to: path)
+        case .file(let path):
+            appendToFile(fileLine(severity, text), path: path)
+        case .standardError:
+            if !alsoStandardError { Diagnostics.write("\(tag): \(body(severity, text))\n") }
+        }
+    }
+
+    public static func info(_ text: String) { log(.info, text) }
+    public static func warning(_ text: String) { log(.warning, text) }
+    public static func error(_ text: String) { log(.error, text) }
+
+    /// Logs and exits with status 1, as Postfix's msg_fatal.
+    public static func fatal(_ text: String) -> Never {
+        log(.fatal, text)
+        exit(1)
+    }
+
+    /// Logs and aborts (a bug), as Postfix's msg_panic.
+    public static func panic(_ text: String) -> Never {
+        log(.panic, text)
+        abort()
+    }
+
+    /// Verbose logging (-v): written only when `verbose` > 0.
+    public static func debug(_ text: String) {
+        if verbose > 0 { log(.info, text) }
+    }
+
+    private static func sendDatagram(_ line: String, to path: String) {
+        if datagramSocket < 0 {
+            datagramSocket = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let data = Array(line.utf8)
+        let sent = withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                data.withUnsafeBytes { sendto(datagramSocket, $0.baseAddress, $0.count, 0, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        if sent < 0 {
+            // postlogd is not running: keep the line rather than lose it.
+            Diagnostics.write(line)
+        }
+    }
+
+    private static func appendToFile(_ line: String, path: String) {
+        if path == "/dev/stdout" || path == "/dev/stderr" {
+            let fd: Int32 = path == "/dev/stdout" ? 1 : 2
+            _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
+            return
+        }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            Diagnostics.write("\(Diagnostics.programName): fatal: open logfile '\(path)': cannot open file: \(SystemError())\n")
+            return
+        }
+        _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+}

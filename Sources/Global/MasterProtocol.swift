@@ -1,0 +1,64 @@
+// MasterProtocol: the contract between master and the services it spawns.
+//
+// Descriptors in the child: 3 is the status pipe (write end), 4 the first
+// listening endpoint, 5 the next, and so on (a service has one endpoint;
+// `pass` services also receive connections over it). The child's
+// arguments: `-c config_dir -n service -t type [-u] [-z] [-o name=value]...
+// [args...]` — `-u` when unpriv is not `n` (drop to mail_owner), `-z`
+// when the service has a wakeup timer. MAIL_CONFIG is set too.
+//
+// Status messages: the child writes one fixed-size record per change to
+// the status pipe: "PID GEN S\n" padded to 32 bytes, where S is
+// `A` (available: idle, waiting for a client) or `T` (taken: serving).
+// master counts idle processes per service from these and spawns another
+// when a client waits and none is idle (up to maxproc).
+//
+// Wakeups: master writes the single byte `W` to a fifo or unix trigger
+// service every wakeup interval.
+import Glibc
+
+public enum MasterProtocol {
+    public static let statusFD: Int32 = 3
+    public static let firstListenFD: Int32 = 4
+    public static let recordSize = 32
+    public static let wakeupByte = UInt8(ascii: "W")
+
+    public enum Status: UInt8, Sendable {
+        case available = 65  // "A"
+        case taken = 84      // "T"
+    }
+
+    /// One status record.
+    public struct Record: Equatable, Sendable {
+        public let pid: pid_t
+        public let generation: Int
+        public let status: Status
+
+        public init(pid: pid_t, generation: Int, status: Status) {
+            self.pid = pid
+            self.generation = generation
+            self.status = status
+        }
+
+        public func encoded() -> [UInt8] {
+            var bytes = Array("\(pid) \(generation) ".utf8) + [status.rawValue, 0x0A]
+            while bytes.count < recordSize { bytes.append(0x20) }
+            return Array(bytes.prefix(recordSize))
+        }
+
+        public static func decode(_ bytes: ArraySlice<UInt8>) -> Record? {
+            guard bytes.count == recordSize else { return nil }
+            let text = String(decoding: bytes, as: UTF8.self)
+            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard parts.count >= 3, let pid = pid_t(parts[0]), let gen = Int(parts[1]),
+                  parts[2].utf8.count == 1, let status = Status(rawValue: parts[2].utf8.first!) else { return nil }
+            return Record(pid: pid, generation: gen, status: status)
+        }
+    }
+
+    /// Writes a status record (one write, atomic on a pipe).
+    public static func report(_ status: Status, generation: Int, fd: Int32 = statusFD) {
+        let bytes = Record(pid: getpid(), generation: generation, status: status).encoded()
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+}
