@@ -5,4 +5,6 @@
 #include <mariadb/errmsg.h>
 /* The client library's version string. */
 const char *posthorn_mariadb_client_info(void);
+/* CLIENT_MULTI_RESULTS, a macro with a shift. */
+unsigned long posthorn_mariadb_client_multi_results(void);
 #endif
