@@ -27,7 +27,8 @@ REPO=$(pwd)
 SCRATCH=${POSTHORN_SCRATCH:-$REPO/.build}
 
 TEST_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev
-               postfix python3-pytest)
+               postfix postfix-mysql postfix-pcre postfix-lmdb postfix-sqlite
+               mariadb-server mariadb-client time python3-pytest)
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
