@@ -141,6 +141,13 @@ public struct TableCommand {
     }
 
     /// -q: exit status 0 when found, 1 when not.
+    /// Runs -q, -d or -s when one was given and exits with its status.
+    public func runQueryModesAndExit() {
+        if let key = options.query { exit(query(key)) }
+        if let key = options.delete { exit(delete(key)) }
+        if options.sequence { exit(dump()) }
+    }
+
     public func query(_ key: String) -> Int32 {
         let tables = options.tables.map { open($0, writable: false) }
         let out = StandardOutput()

@@ -1,65 +1,24 @@
-// AliasDatabaseBuilder: builds one alias database from its aliases(5) file
-// (through a temporary file renamed into place), or adds entries from
-// standard input (-i); either way it then writes the NIS entries and the
-// `@` sentinel, as Postfix does.
+// AliasDatabaseBuilder: how postalias turns an aliases(5) file into
+// entries, then writes the NIS entries and the `@` sentinel, as Postfix does.
 import Glibc
 import Util
 import Global
 import Tables
 
 struct AliasDatabaseBuilder {
-    let type: String
-    let name: String
-    let options: TableCommandOptions
-    let config: MailConfig
+    let builder: TableBuilder
+    private var options: TableCommandOptions { builder.options }
+    private var config: MailConfig { builder.config }
+    private func key(_ text: String) -> String { builder.key(text) }
 
-    private func key(_ text: String) -> String { options.foldCase ? text.asciiLowercased() : text }
-
-    /// postalias [type:]file: a new database from the aliases file.
-    func rebuild() {
-        let fd = open(name, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { Diagnostics.fatal("open \(name): \(String(cString: strerror(errno)))") }
-        if !IndexedTableFile.creatableTypes.contains(type) && !TableReference.knownTypes.contains(type) {
-            Diagnostics.fatal("unsupported dictionary type: \(type). Is the postfix-\(type) package installed?")
+    func run() {
+        let load = { (text: String, file: String, table: IndexedTable) in self.load(text, fileName: file, into: table) }
+        let finish = { (table: IndexedTable, incremental: Bool) in self.finish(table, incremental: incremental) }
+        if options.incremental {
+            builder.addFromStandardInput(load: load, finish: finish)
+        } else {
+            builder.rebuild(load: load, finish: finish)
         }
-        var info = stat()
-        _ = fstat(fd, &info)
-        close(fd)
-        IndexedTableFile.dropPrivileges(toOwnerOf: info, keep: options.keepPrivileges)
-        let text: String
-        do { text = try TextFile.read(name) } catch { Diagnostics.fatal("open \(name): \(error)") }
-        let build: IndexedTableFile.Build
-        do {
-            build = try IndexedTableFile.Build(type: type, name: name, config: config,
-                                               sourceMode: options.inheritMode ? info.st_mode : nil)
-        } catch {
-            Diagnostics.fatal(error.description)
-        }
-        let table = build.table
-        table.nullTermination = options.nullTermination
-        load(text, fileName: name, into: table)
-        finish(table, incremental: false)
-        do { try build.commit() } catch { Diagnostics.fatal(error.description) }
-    }
-
-    /// postalias -i: entries from standard input into the existing database.
-    func addFromStandardInput() {
-        guard IndexedTableFile.creatableTypes.contains(type) else {
-            Diagnostics.fatal("unsupported dictionary type: \(type) does not support bulk-mode creation.")
-        }
-        let table: IndexedTable
-        do {
-            table = try IndexedTableFile.open(type: type, name: name, config: config, writable: true, create: true)
-            table.nullTermination = options.nullTermination
-            try table.beginBulkUpdate()
-        } catch {
-            Diagnostics.fatal(error.description)
-        }
-        var text = ""
-        while let line = readLine(strippingNewline: false) { text += line }
-        load(text, fileName: "stdin", into: table)
-        finish(table, incremental: true)
-        do { try table.close() } catch { Diagnostics.fatal(error.description) }
     }
 
     private func load(_ text: String, fileName: String, into table: IndexedTable) {

@@ -25,18 +25,11 @@ if options.tables.isEmpty { Diagnostics.fatal(usageText) }
 let config = MailConfig.loadOrExit(option: options.configDirectory, programName: "postmap")
 let command = TableCommand(options: options, config: config) { key, value in key + "\t" + value }
 
-if let key = options.query { exit(command.query(key)) }
-if let key = options.delete { exit(command.delete(key)) }
-if options.sequence { exit(command.dump()) }
+command.runQueryModesAndExit()
 
 for operand in options.tables {
     let (type, name) = command.reference(operand)
-    let builder = PostmapBuilder(type: type, name: name, options: options, config: config)
-    if options.incremental {
-        builder.addFromStandardInput()
-    } else {
-        builder.rebuild()
-    }
+    PostmapBuilder(builder: TableBuilder(type: type, name: name, options: options, config: config)).run()
 }
 StandardOutput().flush()
 exit(0)
