@@ -68,7 +68,8 @@ if !options.showDefaults {
 let catalog = ParameterCatalog(config: config, masterEntries: masterEntries, masterPath: masterPath)
 if !options.showDefaults {
     for warning in catalog.warnings { Diagnostics.warning(warning) }
-    let databaseValues = mainFile.entries.map(\.value) + masterEntries.flatMap { $0.options.map(\.value) }
+    let rawValues = mainFile.entries.map(\.value) + masterEntries.flatMap { $0.options.map(\.value) }
+    let databaseValues = rawValues.map { (try? config.expand($0)) ?? $0 }
     for table in DatabaseConfigFile.references(in: databaseValues) {
         for warning in DatabaseConfigFile.warnings(for: table) { Diagnostics.warning(warning) }
     }
