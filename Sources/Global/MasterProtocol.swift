@@ -1,20 +1,32 @@
-// MasterProtocol: the contract between master and the services it spawns.
+// MasterProtocol: the contract between master and the services it spawns
+// (docs/master.md).
 //
 // Descriptors in the child: 3 is the status pipe (write end), 4 the first
-// listening endpoint, 5 the next, and so on (a service has one endpoint;
-// `pass` services also receive connections over it). The child's
-// arguments: `-c config_dir -n service -t type [-u] [-z] [-o name=value]...
-// [args...]` — `-u` when unpriv is not `n` (drop to mail_owner), `-z`
-// when the service has a wakeup timer. MAIL_CONFIG is set too.
+// listening endpoint, 5 the next, and so on (one per endpoint; an inet
+// service on several addresses gets several, announced with `-s N`;
+// `pass` services receive client descriptors over connections accepted
+// on theirs). The child's arguments: `-c config_dir -n service -t type
+// [-u] [-r] [-z] [-s N] [-v]... [-o name=value]... [args...]` — `-u` when
+// unpriv is not `n` (drop to mail_owner when root), `-r` when chroot is
+// `y` (chroot into queue_directory when root), `-z` when the service has a
+// wakeup timer, `-s N` when there are N > 1 listening descriptors, `-v`
+// per master -v. The skeleton also accepts `-S` (stand-alone: standard
+// input is the one client; no master). The environment has MAIL_CONFIG,
+// GENERATION (decimal, bumped at each reload; echoed in status records)
+// and the names in import_environment.
 //
 // Status messages: the child writes one fixed-size record per change to
 // the status pipe: "PID GEN S\n" padded to 32 bytes, where S is
 // `A` (available: idle, waiting for a client) or `T` (taken: serving).
-// master counts idle processes per service from these and spawns another
-// when a client waits and none is idle (up to maxproc).
+// master counts a new process as available, counts idle processes per
+// service from these records and spawns another when a client waits and
+// none is idle (up to maxproc). A process that exits abnormally before
+// its first `T` makes master throttle the service. When master closes the
+// read end (reload, stop), the next write fails with EPIPE and the child
+// exits; idle children see POLLERR on descriptor 3 and exit at once.
 //
 // Wakeups: master writes the single byte `W` to a fifo or unix trigger
-// service every wakeup interval.
+// service every wakeup interval (`N?`: only while it has processes).
 import Glibc
 
 public enum MasterProtocol {

@@ -16,5 +16,6 @@ enum BuiltinTables {
         TableOpener.register("cidr") { type, name, context throws(LookupError) in try CIDRTable(type: type, name: name, context: context) }
         TableOpener.register("mysql") { type, name, context throws(LookupError) in try MySQLTable(type: type, name: name, context: context) }
         TableOpener.register("sqlite") { type, name, context throws(LookupError) in try SQLiteTable(type: type, name: name, context: context) }
+        TableOpener.register("proxy") { type, name, context throws(LookupError) in try ProxyTable(type: type, name: name, context: context) }
     }
 }

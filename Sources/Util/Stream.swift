@@ -81,15 +81,17 @@ public final class Stream {
     /// Reads bytes up to and including the first `delimiter`; returns them
     /// without the delimiter.
     public func read(until delimiter: UInt8, limit: Int = 1 << 20) throws(StreamError) -> [UInt8] {
-        var scanned = inputStart
+        // Scanned bytes are counted from inputStart: fill() may compact
+        // the buffer and move inputStart back to 0.
+        var scanned = 0
         while true {
-            if let i = input[scanned...].firstIndex(of: delimiter) {
+            if let i = input[(inputStart + scanned)...].firstIndex(of: delimiter) {
                 let bytes = Array(input[inputStart..<i])
                 inputStart = i + 1
                 return bytes
             }
-            scanned = input.count
-            if input.count - inputStart > limit { throw .lineTooLong }
+            scanned = input.count - inputStart
+            if scanned > limit { throw .lineTooLong }
             try fill()
         }
     }

@@ -1,0 +1,173 @@
+// ServerRuntime: the start-up and the master link every skeleton shares:
+// parse the master's arguments, read main.cf with the -o overrides, set up
+// logging, change to the queue directory, run the daemon's `prepare`, drop
+// privileges (mail_owner, optional chroot into the queue directory), then
+// report status records to master on descriptor 3 and notice when master
+// goes away.
+//
+// SECURITY: starts as whatever master runs as; when that is root and `-u`
+// is given, ends as $mail_owner (setgid, setgroups, setuid), chrooted into
+// $queue_directory when `-r` is given. Not root: runs as the invoking user.
+import Glibc
+import Util
+import Global
+
+struct ServerRuntime {
+    let options: ServerOptions
+    let context: ServiceContext
+    var usage: ServerUsage
+    /// False in stand-alone mode: no status records are written.
+    let hasMaster: Bool
+    let generation: Int
+
+    /// Everything up to the point where the process can take a client.
+    static func start(program: String, prepare: ((ServiceContext) -> Void)?) -> ServerRuntime {
+        signal(SIGPIPE, SIG_IGN)
+        Diagnostics.programName = program
+        MailLog.setTag("postfix/" + program)
+        let options: ServerOptions
+        switch ServerOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+        case .success(let parsed): options = parsed
+        case .failure(let problem): MailLog.fatal(problem.text)
+        }
+        MailLog.verbose = options.verbose
+        let directory = MailConfig.directory(option: options.configDirectory)
+        var config: MailConfig
+        do {
+            config = try MailConfig.load(directory: directory, programName: program)
+        } catch {
+            MailLog.fatal(error.postfixText)
+        }
+        config.overrides = options.overrideTable
+        if let master = try? MasterConfigFile.load(path: directory + "/master.cf") {
+            config.serviceDefaults = ServiceParameters.defaults(for: master.entries)
+        }
+        MailLog.configure(program: program, config: config)
+        let context = ServiceContext(config: config, serviceName: options.serviceName ?? program,
+                                     serviceType: options.serviceType ?? "unix", programName: program,
+                                     arguments: options.arguments)
+        let maxUse = context.integer("max_use")
+        let maxIdle = context.seconds("max_idle")
+
+        let queueDirectory = config.value("queue_directory")
+        if chdir(queueDirectory) != 0 && !options.standalone {
+            MailLog.fatal("chdir(\"\(queueDirectory)\"): \(SystemError())")
+        }
+        prepare?(context)
+        dropPrivileges(options: options, config: config, queueDirectory: queueDirectory)
+
+        var hasMaster = false
+        if !options.standalone {
+            guard fcntl(MasterProtocol.statusFD, F_GETFD) >= 0 else {
+                // Master closed or never gave us the status pipe: nothing to serve.
+                exit(0)
+            }
+            for fd in 0..<Int32(options.socketCount) where fcntl(MasterProtocol.firstListenFD + fd, F_GETFD) < 0 {
+                MailLog.fatal("no service endpoint on descriptor \(MasterProtocol.firstListenFD + fd); run by master, or with -S")
+            }
+            hasMaster = true
+        }
+        var generation = 0
+        if let text = getenv("GENERATION"), let n = Int(String(cString: text)) { generation = n }
+        return ServerRuntime(options: options, context: context,
+                             usage: ServerUsage(maxUse: maxUse, maxIdle: Double(maxIdle), now: EventLoop.now()),
+                             hasMaster: hasMaster, generation: generation)
+    }
+
+    /// Root only: chroot (with -r) and switch to mail_owner (with -u).
+    private static func dropPrivileges(options: ServerOptions, config: MailConfig, queueDirectory: String) {
+        guard geteuid() == 0 else { return }
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        if options.dropPrivileges {
+            let owner = config.value("mail_owner")
+            guard let entry = getpwnam(owner) else {
+                MailLog.fatal("file \(config.configDirectory)/main.cf: parameter mail_owner: unknown user name value: \(owner)")
+            }
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+            if uid == 0 {
+                MailLog.fatal("file \(config.configDirectory)/main.cf: parameter mail_owner: user \(owner) has privileged user ID")
+            }
+        }
+        if options.chroot {
+            guard chroot(queueDirectory) == 0 else { MailLog.fatal("chroot(\(queueDirectory)): \(SystemError())") }
+            guard chdir("/") == 0 else { MailLog.fatal("chdir(/): \(SystemError())") }
+            if case .postlog(let path) = MailLog.destination, path.hasPrefix(queueDirectory + "/") {
+                MailLog.usePostlog(String(path.dropFirst(queueDirectory.count)))
+            }
+        }
+        if options.dropPrivileges {
+            guard setgid(gid) == 0 else { MailLog.fatal("setgid(\(gid)): \(SystemError())") }
+            var groups = [gid]
+            guard setgroups(1, &groups) == 0 else { MailLog.fatal("setgroups(1, &\(gid)): \(SystemError())") }
+            guard setuid(uid) == 0 else { MailLog.fatal("setuid(\(uid)): \(SystemError())") }
+        }
+    }
+
+    /// Writes a status record; when master is gone (EPIPE, closed
+    /// descriptor) the process exits quietly.
+    func report(_ status: MasterProtocol.Status) {
+        guard hasMaster else { return }
+        let bytes = MasterProtocol.Record(pid: getpid(), generation: generation, status: status).encoded()
+        while true {
+            let n = bytes.withUnsafeBytes { Glibc.write(MasterProtocol.statusFD, $0.baseAddress, $0.count) }
+            if n == bytes.count { return }
+            if n < 0 && errno == EINTR { continue }
+            exit(0)
+        }
+    }
+
+    /// True when master has closed its end of the status pipe.
+    func masterGone(revents: Int16) -> Bool {
+        revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
+    }
+
+    /// The listening descriptors master handed over (4, 5, ...).
+    var listenFDs: [Int32] {
+        (0..<options.socketCount).map { MasterProtocol.firstListenFD + Int32($0) }
+    }
+
+    /// Waits until `fd` is readable; exits when master goes away or the
+    /// idle limit passes (when `idleLimit` is true).
+    func waitReadable(_ fd: Int32, idleLimit: Bool = true) {
+        _ = waitReadable([fd], idleLimit: idleLimit)
+    }
+
+    /// Waits until one of `watched` is readable and returns it.
+    func waitReadable(_ watched: [Int32], idleLimit: Bool = true) -> Int32 {
+        while true {
+            var fds = watched.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if hasMaster { fds.append(pollfd(fd: MasterProtocol.statusFD, events: 0, revents: 0)) }
+            var timeout: Int32 = -1
+            if idleLimit, let left = usage.idleRemaining(at: EventLoop.now()) {
+                timeout = Int32(min(left * 1000 + 1, Double(Int32.max)))
+            }
+            let rc = poll(&fds, nfds_t(fds.count), timeout)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                MailLog.fatal("poll: \(SystemError())")
+            }
+            if hasMaster && masterGone(revents: fds[watched.count].revents) { exit(0) }
+            if let ready = fds.prefix(watched.count).first(where: { $0.revents != 0 }) { return ready.fd }
+            if idleLimit && usage.idleExpired(at: EventLoop.now()) { exit(0) }
+        }
+    }
+
+    /// Accepts one connection on a non-blocking listener; nil when another
+    /// process was quicker.
+    static func accept(_ listenFD: Int32) -> Int32? {
+        while true {
+            let fd = Glibc.accept(listenFD, nil, nil)
+            if fd >= 0 {
+                Socket.setCloseOnExec(fd)
+                Socket.setNonBlocking(fd, false)
+                return fd
+            }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED { return nil }
+            MailLog.warning("accept connection: \(SystemError())")
+            return nil
+        }
+    }
+}

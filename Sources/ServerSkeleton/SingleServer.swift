@@ -1,0 +1,52 @@
+// SingleServer: the skeleton of daemons that serve one client at a time
+// per process (smtpd, smtp, cleanup, local, ...), as Postfix's
+// single_server. master starts more processes when every one is busy.
+import Glibc
+import Util
+import Global
+
+public enum SingleServer {
+    /// Runs the service: accepts a client on the endpoint master handed
+    /// over (descriptor 4), reports `T`, calls `handler`, closes the
+    /// connection (the handler must not close it), reports `A`, and exits
+    /// after max_use clients, after max_idle idle seconds, or when master
+    /// goes away. `pass` services receive the client's descriptor over the
+    /// accepted connection. With `-S` standard input is the one client.
+    public static func run(program: String, handler: @escaping (Stream, ServiceContext) -> Void,
+                           prepare: ((ServiceContext) -> Void)? = nil) -> Never {
+        var runtime = ServerRuntime.start(program: program, prepare: prepare)
+        if runtime.options.standalone {
+            let stream = Stream(fd: 0)
+            handler(stream, runtime.context)
+            try? stream.flush()
+            exit(0)
+        }
+        let listenFDs = runtime.listenFDs
+        for fd in listenFDs { Socket.setNonBlocking(fd) }
+        let passing = runtime.context.serviceType == "pass"
+        runtime.report(.available)
+        while true {
+            let listenFD = runtime.waitReadable(listenFDs)
+            guard var client = ServerRuntime.accept(listenFD) else { continue }
+            if passing {
+                let carrier = client
+                Socket.setNonBlocking(carrier, false)
+                guard let passed = PassDescriptor.receive(from: carrier) else {
+                    close(carrier)
+                    MailLog.warning("\(runtime.context.serviceName): no descriptor received on pass connection")
+                    continue
+                }
+                close(carrier)
+                client = passed
+            }
+            runtime.report(.taken)
+            let stream = Stream(fd: client)
+            handler(stream, runtime.context)
+            try? stream.flush()
+            stream.close()
+            runtime.usage.served(at: EventLoop.now())
+            if runtime.usage.exhausted { exit(0) }
+            runtime.report(.available)
+        }
+    }
+}
