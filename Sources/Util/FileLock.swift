@@ -19,19 +19,22 @@ public enum FileLock {
         _ = flock(fd, LOCK_UN)
     }
 
-    /// Opens (creating) `path`, locks it exclusively without waiting and
-    /// writes our pid in Postfix's pid-file format (%*lu, 10 columns, "\n").
-    /// Returns the open descriptor, or nil when another process holds it.
+    /// Opens (creating, mode 0600) `path`, locks it exclusively without
+    /// waiting and writes our pid in Postfix's pid-file format: right-aligned
+    /// in 32 columns, then "\n". Returns the open descriptor, or nil when
+    /// another process holds it.
     public static func lockPidFile(_ path: String) throws(SystemError) -> Int32? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError() }
         guard flockFile(fd, exclusive: true, wait: false) else {
             close(fd)
             return nil
         }
-        let text = String(repeating: " ", count: max(0, 10 - String(getpid()).count)) + String(getpid()) + "\n"
+        let digits = String(getpid())
+        let text = String(repeating: " ", count: max(0, 32 - digits.count)) + digits + "\n"
         _ = ftruncate(fd, 0)
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        _ = fchmod(fd, 0o600)
         return fd
     }
 

@@ -6,15 +6,7 @@ import Util
 import Global
 
 enum PidFile {
-    static let width = 32
-
     static func path(queueDirectory: String) -> String { queueDirectory + "/pid/master.pid" }
-
-    /// Postfix's pid file text.
-    static func content(pid: pid_t) -> String {
-        let digits = String(pid)
-        return String(repeating: " ", count: max(0, width - digits.count)) + digits + "\n"
-    }
 
     /// Locks the pid file and writes our pid; ends master with Postfix's
     /// message when another master holds it.
@@ -27,10 +19,6 @@ enum PidFile {
             MailLog.fatal("open lock file \(file): \(error)")
         }
         guard let fd else { MailLog.fatal("the Postfix mail system is already running") }
-        let text = content(pid: getpid())
-        _ = ftruncate(fd, 0)
-        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
-        _ = fchmod(fd, 0o600)
         return fd
     }
 
