@@ -126,7 +126,7 @@ public struct TableCommand {
                 return table
             }
             if writable {
-                let table = try TableOpener.open(type + ":" + name, context: TableContext(config: config))
+                let table = try TableOpener.open(type + ":" + name, context: TableContext(config: config, writable: true))
                 if table is UpdatableTable { return table }
                 Diagnostics.fatal("\(type):\(name) map requires O_RDONLY access mode")
             }
