@@ -173,11 +173,12 @@ public enum MailLog {
         let data = Array(line.utf8)
         let sent = withUnsafePointer(to: &address) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                data.withUnsafeBytes { sendto(datagramSocket, $0.baseAddress, $0.count, 0, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                data.withUnsafeBytes { sendto(datagramSocket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
         }
         if sent < 0 {
-            // postlogd is not running: keep the line rather than lose it.
+            // postlogd is not running or not keeping up: never block the
+            // program on its log; keep the line on standard error instead.
             Diagnostics.write(line)
         }
     }
