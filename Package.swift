@@ -25,6 +25,8 @@ let package = Package(
         .executable(name: "proxymap", targets: ["proxymap"]),
         .executable(name: "anvil", targets: ["anvil"]),
         .executable(name: "master", targets: ["master"]),
+        .executable(name: "postlogd", targets: ["postlogd"]),
+        .executable(name: "postlog", targets: ["postlog"]),
         .executable(name: "posthorn-testd", targets: ["posthorn-testd"]),
     ],
     targets: [
@@ -47,6 +49,8 @@ let package = Package(
         .executableTarget(name: "posthorn-testd", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .executableTarget(name: "postconf", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postfix", dependencies: ["Util", "Global", "ConfigCheck"]),
+        .executableTarget(name: "postlogd", dependencies: ["Util", "Global", "ServerSkeleton"]),
+        .executableTarget(name: "postlog", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postmap", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "postalias", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "newaliases", dependencies: ["Util", "Global", "Tables"]),

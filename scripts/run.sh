@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh - Posthorn's main job: build, create a private instance, show its configuration.
+# run.sh - Posthorn's main job: build, create a private instance, show its
+# configuration, and run the mail system in the foreground.
 #
 # Usage (as root, on Debian 12, with a Swift 6 toolchain on PATH):
 #     scripts/run.sh
@@ -15,11 +16,11 @@
 #          instance/bin/      the release binaries (command and daemon directory)
 #          instance/spool/    queue_directory
 #          instance/data/     data_directory
-#          instance/log/      maillog_file (posthorn.log)
+#          instance/log/      room for a log file (allowed by maillog_file_prefixes)
 #      Re-rooting is done with sed on the copied main.cf: every line of the
 #      form "queue_directory = ...", "data_directory = ...",
 #      "command_directory = ...", "daemon_directory = ...",
-#      "meta_directory = ...", "maillog_file = ..." and
+#      "meta_directory = ...", "maillog_file = ..." (set to /dev/stdout) and
 #      "maillog_file_prefixes = ..." is replaced by one that points inside
 #      the instance; a name missing from main.cf is appended instead.
 #      config_directory is never written to main.cf: programs get it from
@@ -27,8 +28,10 @@
 #      The configuration files are regenerated from etc/ on every run: edit
 #      etc/ (or use POSTHORN_INSTANCE for a scratch copy), not instance/etc/.
 #   4. Print the instance's effective configuration: postconf -c instance/etc -n
-#
-# Later issues extend step 4 to start the mail system.
+#   5. Start the mail system in the foreground: postfix -c instance/etc start-fg
+#      (master with -d; log lines go to standard output). Stop it with
+#      Ctrl-C or SIGTERM; as root, services run as $mail_owner, otherwise
+#      as the invoking user (unprivileged mode).
 #
 # Environment:
 #   POSTHORN_INSTANCE  instance directory (default: <repo>/instance)
@@ -112,8 +115,19 @@ reroot data_directory "$INSTANCE/data"
 reroot command_directory "$INSTANCE/bin"
 reroot daemon_directory "$INSTANCE/bin"
 reroot meta_directory "$INSTANCE/etc"
-reroot maillog_file "$INSTANCE/log/posthorn.log"
+reroot maillog_file /dev/stdout
 reroot maillog_file_prefixes "/var, /dev/stdout, $INSTANCE/log"
 
 log "effective configuration (postconf -c $INSTANCE/etc -n):"
-exec "$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -n
+"$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -n
+
+# As root, data_directory belongs to mail_owner (postfix check warns otherwise).
+if [ "$(id -u)" -eq 0 ]; then
+    owner=$("$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -h mail_owner)
+    if id "$owner" >/dev/null 2>&1; then
+        chown "$owner" "$INSTANCE/data"
+    fi
+fi
+
+log "starting the mail system in the foreground (postfix -c $INSTANCE/etc start-fg)"
+exec "$INSTANCE/bin/postfix" -c "$INSTANCE/etc" start-fg

@@ -53,6 +53,11 @@ public enum MailLog {
     nonisolated(unsafe) public static var verbose = 0
     nonisolated(unsafe) private static var datagramSocket: Int32 = -1
     nonisolated(unsafe) private static var hostLabel = "localhost"
+    /// Set by commands (postfix, postlog): when postlogd cannot be reached,
+    /// append to maillog_file directly, as Postfix's commands do while the
+    /// mail system is down. Daemons keep the standard-error fallback.
+    nonisolated(unsafe) public static var fileWhenPostlogDown = false
+    nonisolated(unsafe) private static var fallbackFile = ""
 
     public static let lineLimit = 2000
 
@@ -71,6 +76,7 @@ public enum MailLog {
             let service = config.value("postlog_service_name")
             let socketPath = config.value("queue_directory") + "/public/" + (service.isEmpty ? "postlog" : service)
             destination = .postlog(socketPath: socketPath)
+            fallbackFile = file
         }
     }
 
@@ -177,24 +183,31 @@ public enum MailLog {
             }
         }
         if sent < 0 {
-            // postlogd is not running or not keeping up: never block the
-            // program on its log; keep the line on standard error instead.
-            Diagnostics.write(line)
+            // postlogd is not running (or not keeping up): as Postfix, write
+            // maillog_file directly; failing that, never block the program
+            // on its log: keep the line on standard error instead.
+            if !fileWhenPostlogDown || fallbackFile.isEmpty || !appendToFile(line, path: fallbackFile, quiet: true) {
+                Diagnostics.write(line)
+            }
         }
     }
 
-    private static func appendToFile(_ line: String, path: String) {
+    @discardableResult
+    private static func appendToFile(_ line: String, path: String, quiet: Bool = false) -> Bool {
         if path == "/dev/stdout" || path == "/dev/stderr" {
             let fd: Int32 = path == "/dev/stdout" ? 1 : 2
             _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
-            return
+            return true
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            Diagnostics.write("\(Diagnostics.programName): fatal: open logfile '\(path)': cannot open file: \(SystemError())\n")
-            return
+            if !quiet {
+                Diagnostics.write("\(Diagnostics.programName): fatal: open logfile '\(path)': cannot open file: \(SystemError())\n")
+            }
+            return false
         }
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
         close(fd)
+        return true
     }
 }

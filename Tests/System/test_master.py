@@ -51,7 +51,7 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split()[2] != "Z"
-    except FileNotFoundError:
+    except OSError:  # gone (ENOENT), or vanished while being read (ESRCH)
         return False
 
 

@@ -66,6 +66,10 @@ def test_debian(postconfs: Postconfs, debian_dir: Path, args):
 def test_shipped_config(postconfs: Postconfs, confdirs, args):
     d = confdirs.make("shipped", main=(REPO / "etc" / "main.cf").read_bytes(),
                       master=(REPO / "etc" / "master.cf").read_bytes())
+    # The table configuration files main.cf names live beside it.
+    for extra in (REPO / "etc").glob("*.cf"):
+        if extra.name not in ("main.cf", "master.cf"):
+            (d / extra.name).write_bytes(extra.read_bytes())
     postconfs.assert_same(["-c", str(d), *args])
 
 
