@@ -12,7 +12,8 @@
 #      installed programs need no toolchain at run time.
 #   3. Create (or refresh) a private instance directory, by default
 #      <repo>/instance, or $POSTHORN_INSTANCE when set:
-#          instance/etc/      main.cf and master.cf, copied from the repo's etc/
+#          instance/etc/      main.cf, master.cf and the table files, copied
+#                             from the repo's etc/
 #          instance/bin/      the release binaries (command and daemon directory)
 #          instance/spool/    queue_directory
 #          instance/data/     data_directory
@@ -27,6 +28,12 @@
 #      "-c instance/etc" (or MAIL_CONFIG), as with Postfix.
 #      The configuration files are regenerated from etc/ on every run: edit
 #      etc/ (or use POSTHORN_INSTANCE for a scratch copy), not instance/etc/.
+#      The sqlite_*.cf table files get "dbpath" pointed at
+#      instance/data/postfixadmin.sqlite, which is created from
+#      etc/postfixadmin-schema.sql when it does not exist yet (the embedded
+#      default user database: PostfixAdmin's schema, no MySQL needed).
+#      As root, the mail_owner account (postfix) and the setgid_group
+#      (postdrop) are created when the system has none.
 #   4. Print the instance's effective configuration: postconf -c instance/etc -n
 #   5. Start the mail system in the foreground: postfix -c instance/etc start-fg
 #      (master with -d; log lines go to standard output). Stop it with
@@ -43,7 +50,7 @@ REPO=$(pwd)
 SCRATCH=${POSTHORN_SCRATCH:-$REPO/.build}
 INSTANCE=${POSTHORN_INSTANCE:-$REPO/instance}
 
-BUILD_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev)
+BUILD_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev sqlite3)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 
@@ -95,8 +102,15 @@ find "$BIN" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -print0 |
         install -m 0755 "$f" "$INSTANCE/bin/"
     done
 
-install -m 0644 "$REPO/etc/main.cf" "$INSTANCE/etc/main.cf"
-install -m 0644 "$REPO/etc/master.cf" "$INSTANCE/etc/master.cf"
+for f in "$REPO"/etc/*.cf; do
+    install -m 0644 "$f" "$INSTANCE/etc/"
+done
+DB="$INSTANCE/data/postfixadmin.sqlite"
+sed -i "s|^dbpath[[:space:]]*=.*\$|dbpath = $DB|" "$INSTANCE"/etc/sqlite_*.cf
+if [ ! -f "$DB" ]; then
+    sqlite3 "$DB" <"$REPO/etc/postfixadmin-schema.sql"
+    chmod 0644 "$DB"
+fi
 
 # reroot NAME VALUE: set NAME = VALUE in the instance's main.cf.
 reroot() {
@@ -121,12 +135,15 @@ reroot maillog_file_prefixes "/var, /dev/stdout, $INSTANCE/log"
 log "effective configuration (postconf -c $INSTANCE/etc -n):"
 "$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -n
 
-# As root, data_directory belongs to mail_owner (postfix check warns otherwise).
+# As root: the accounts Postfix's layout needs, and data_directory belongs
+# to mail_owner (postfix check warns otherwise).
 if [ "$(id -u)" -eq 0 ]; then
     owner=$("$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -h mail_owner)
-    if id "$owner" >/dev/null 2>&1; then
-        chown "$owner" "$INSTANCE/data"
-    fi
+    group=$("$INSTANCE/bin/postconf" -c "$INSTANCE/etc" -h setgid_group)
+    getent group "$group" >/dev/null || groupadd --system "$group"
+    getent passwd "$owner" >/dev/null ||
+        useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$owner"
+    chown "$owner" "$INSTANCE/data"
 fi
 
 log "starting the mail system in the foreground (postfix -c $INSTANCE/etc start-fg)"
