@@ -28,7 +28,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SEED_ETC = Path("/work/shared/seed/etc/postfix")
+# ../shared beside the repository (CI lays a copy of shared/ there too).
+SEED_ETC = REPO.parent / "shared" / "seed" / "etc" / "postfix"
 DEBIAN_SHARE = Path("/usr/share/postfix")
 ORACLE_POSTCONF = Path("/usr/sbin/postconf")
 
