@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "postlogd", targets: ["postlogd"]),
         .executable(name: "postlog", targets: ["postlog"]),
         .executable(name: "posthorn-testd", targets: ["posthorn-testd"]),
+        .executable(name: "trivial-rewrite", targets: ["trivial-rewrite"]),
     ],
     targets: [
         shim("COpenSSL", link: ["ssl", "crypto"]),
@@ -56,6 +57,7 @@ let package = Package(
         .executableTarget(name: "newaliases", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "proxymap", dependencies: ["Util", "Global", "Tables", "ServerSkeleton"]),
         .executableTarget(name: "anvil", dependencies: ["Util", "Global", "ServerSkeleton"]),
+        .executableTarget(name: "trivial-rewrite", dependencies: ["Util", "Global", "Tables", "ServerSkeleton"]),
 
         .testTarget(name: "UtilTests", dependencies: ["Util"]),
         .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["Util", "Global", "Tables"], exclude: ["Fixtures"]),
         .testTarget(name: "ServerSkeletonTests", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .testTarget(name: "ProxyTests", dependencies: ["Util", "Global", "Tables", "proxymap", "anvil"]),
+        .testTarget(name: "RewriteTests", dependencies: ["Util", "Global", "Tables", "trivial-rewrite"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],

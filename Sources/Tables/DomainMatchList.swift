@@ -1,24 +1,28 @@
 // DomainMatchList: Postfix's domain lists (mydestination, relay_domains,
-// virtual_alias_domains, ...): names, /file/name (more patterns, one per
-// line or separated by white space), type:table, and !negation. A name
-// matches its subdomains when the parameter is in
-// parent_domain_matches_subdomains; ".domain" always does.
+// virtual_alias_domains, virtual_mailbox_domains, ...), matched as Postfix
+// 3.7 matches them: a name matches
+// itself; its parent domains are compared as "parent" when the parameter is
+// in $parent_domain_matches_subdomains and as ".parent" otherwise (so with
+// parent matching on, a ".domain" pattern matches nothing). Items may be
+// /file/names, type:table (looked up by the name and the same parent
+// forms) and !negated.
 import Util
 import Global
 
 public final class DomainMatchList {
-    enum Item {
+    public enum Item {
         case name(String, negated: Bool)
         case table(LookupTable, negated: Bool)
     }
 
-    let parameter: String
-    let parentMatches: Bool
-    private var items: [Item] = []
+    public let parameter: String
+    public let parentMatches: Bool
+    public private(set) var items: [Item] = []
 
-    /// Builds the list from an (expanded) parameter value.
+    public var isEmpty: Bool { items.isEmpty }
+
     public init(parameter: String, value: String, parentMatchesSubdomains: Bool,
-                context: TableContext = TableContext()) throws(LookupError) {
+         context: TableContext = TableContext()) throws(LookupError) {
         self.parameter = parameter
         parentMatches = parentMatchesSubdomains
         try add(value, depth: 0, context: context)
@@ -32,39 +36,39 @@ public final class DomainMatchList {
             if word.hasPrefix("/") {
                 guard depth < 10 else { throw .configuration("\(parameter): too many nested files: \(word)") }
                 let text: String
-                do { text = try TextFile.read(word) } catch {
-                    throw .configuration("open \(word): \(error)")
-                }
-                let lines = LogicalLines.split(text).map(\.text).joined(separator: " ")
-                try add(lines, depth: depth + 1, context: context)
+                do { text = try TextFile.read(word) } catch { throw .configuration("open \(word): \(error)") }
+                try add(LogicalLines.split(text).map(\.text).joined(separator: " "), depth: depth + 1, context: context)
             } else if TableReference.parse(word) != nil {
                 items.append(.table(try TableOpener.open(word, context: context), negated: negated))
             } else {
-                items.append(.name(word.lowercased(), negated: negated))
+                items.append(.name(word.asciiLowercased(), negated: negated))
             }
         }
+    }
+
+    /// The name and the forms of its parents that patterns are compared with.
+    public func candidates(_ domain: String) -> [String] {
+        var keys = [domain]
+        var rest = Substring(domain)
+        while let dot = rest.firstIndex(of: ".") {
+            rest = rest[rest.index(after: dot)...]
+            if rest.isEmpty { break }
+            keys.append(parentMatches ? String(rest) : "." + rest)
+        }
+        return keys
     }
 
     /// True when `domain` is in the list; the first matching item decides.
     public func matches(_ domain: String) throws(LookupError) -> Bool {
-        let name = domain.lowercased()
+        let keys = candidates(domain.asciiLowercased())
         for item in items {
             switch item {
             case .name(let pattern, let negated):
-                if Self.nameMatches(pattern, name, parentMatches: parentMatches) { return !negated }
+                if keys.contains(pattern) { return !negated }
             case .table(let table, let negated):
-                if try table.find(name) != nil { return !negated }
-                for parent in AddressSearch.domainKeys(name, parentMatchesSubdomains: parentMatches).dropFirst() {
-                    if try table.find(parent) != nil { return !negated }
-                }
+                for key in keys where try table.find(key) != nil { return !negated }
             }
         }
         return false
-    }
-
-    static func nameMatches(_ pattern: String, _ domain: String, parentMatches: Bool) -> Bool {
-        if pattern == domain { return true }
-        if pattern.hasPrefix(".") { return domain.hasSuffix(pattern) }
-        return parentMatches && domain.hasSuffix("." + pattern)
     }
 }

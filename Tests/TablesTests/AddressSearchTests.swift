@@ -28,17 +28,22 @@ final class AddressSearchTests: XCTestCase {
     }
 
     func testDomainMatchList() throws {
+        // With parent matching (Postfix's default for relay_domains) a name
+        // matches its subdomains and a ".domain" pattern matches nothing.
         let list = try DomainMatchList(parameter: "relay_domains", value: "example.com, !bad.example.org .example.org, inline:{ t.example=x }",
                                        parentMatchesSubdomains: true)
         XCTAssertTrue(try list.matches("example.com"))
         XCTAssertTrue(try list.matches("Sub.Example.COM"))
         XCTAssertFalse(try list.matches("bad.example.org"))
-        XCTAssertTrue(try list.matches("good.example.org"))
-        XCTAssertFalse(try list.matches("example.org"))
+        XCTAssertFalse(try list.matches("good.example.org"))
         XCTAssertTrue(try list.matches("a.t.example"))
         XCTAssertFalse(try list.matches("other.net"))
-        let strict = try DomainMatchList(parameter: "x", value: "example.com", parentMatchesSubdomains: false)
+        // Without it, only ".domain" patterns reach subdomains.
+        let strict = try DomainMatchList(parameter: "x", value: "example.com, !bad.example.org, .example.org", parentMatchesSubdomains: false)
         XCTAssertFalse(try strict.matches("sub.example.com"))
+        XCTAssertTrue(try strict.matches("good.example.org"))
+        XCTAssertFalse(try strict.matches("bad.example.org"))
+        XCTAssertFalse(try strict.matches("example.org"))
     }
 
     func testTableListStopsOnFailureAndSkipsPatternTablesForPartialKeys() throws {
