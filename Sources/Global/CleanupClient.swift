@@ -1,0 +1,137 @@
+// CleanupClient: how pickup, smtpd, bounce and forwarding hand a message to
+// cleanup (CleanupProtocol): connect to public/$cleanup_service_name (public, as Postfix), read
+// the queue ID, send flags, envelope, content records and extracted
+// recipients, and read the verdict. Also ServiceTrigger, the one-byte
+// wakeups (qmgr, pickup) sent without ever blocking the sender.
+import Glibc
+import Util
+
+public enum CleanupClientError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// cleanup could not be reached or broke off: try again later.
+    case unavailable(String)
+
+    public var description: String {
+        switch self { case .unavailable(let text): return text }
+    }
+}
+
+/// cleanup's verdict on one message.
+public struct CleanupReply: Sendable, Equatable {
+    public var status: CleanupProtocol.Status
+    public var reason: String
+    public init(status: CleanupProtocol.Status, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+    public var isOK: Bool { status.isEmpty }
+}
+
+/// One message's conversation with cleanup.
+public final class CleanupClient {
+    public let queueID: String
+    private let stream: Stream
+    private var unflushed = 0
+
+    /// Connects and reads the queue ID.
+    public init(socketPath: String, timeout: Int32 = 3600) throws(CleanupClientError) {
+        signal(SIGPIPE, SIG_IGN)
+        let fd: Int32
+        do { fd = try Socket.connectUnix(socketPath) } catch {
+            throw .unavailable("connect to \(socketPath): \(error)")
+        }
+        stream = Stream(fd: fd, timeout: timeout)
+        let greeting: AttributeList
+        do { greeting = try AttributeCodec.read(from: stream) } catch {
+            stream.close()
+            throw .unavailable("cleanup: \(socketPath): \(error)")
+        }
+        guard let id = greeting[CleanupProtocol.Attribute.queueID], !id.isEmpty else {
+            stream.close()
+            throw .unavailable("cleanup: " + (greeting[CleanupProtocol.Attribute.reason] ?? "no queue ID"))
+        }
+        queueID = id
+    }
+
+    /// The client for the instance `config` describes.
+    public convenience init(config: MailConfig) throws(CleanupClientError) {
+        let name = config.value("cleanup_service_name")
+        let seconds = Int32(config.value("ipc_timeout").prefix { $0.isNumber }) ?? 3600
+        try self.init(socketPath: config.value("queue_directory") + "/public/" + (name.isEmpty ? CleanupProtocol.service : name),
+                      timeout: max(1, seconds))
+    }
+
+    deinit { stream.close() }
+
+    /// Sends the flags, the envelope and the envelope recipients.
+    public func begin(flags: CleanupProtocol.Flags, sender: String, fullName: String? = nil,
+                      arrival: (Int, Int)? = nil, attributes: [QueueAttribute] = [],
+                      recipients: [QueueRecipient]) {
+        stream.write(AttributeList([(CleanupProtocol.Attribute.flags, String(flags.rawValue))]).encoded())
+        stream.write(CleanupProtocol.envelopeList(sender: sender, fullName: fullName, arrival: arrival,
+                                                  attributes: attributes).encoded())
+        for r in recipients { stream.write(CleanupProtocol.recipientList(r).encoded()) }
+        stream.write(CleanupProtocol.marker(.content).encoded())
+    }
+
+    /// Sends one content record (`N` = a line or its end, `L` = a chunk
+    /// continued by the next record).
+    public func writeRecord(continued: Bool, _ payload: [UInt8]) throws(CleanupClientError) {
+        let type = continued ? QueueRecordType.continued : QueueRecordType.normal
+        stream.write([type.rawValue])
+        stream.write(QueueRecordLength.encode(payload.count))
+        stream.write(payload)
+        unflushed += payload.count + 6
+        if unflushed >= 65536 {
+            unflushed = 0
+            do { try stream.flush() } catch { throw .unavailable("cleanup: write: \(error)") }
+        }
+    }
+
+    /// Sends one whole line.
+    public func writeLine(_ line: [UInt8]) throws(CleanupClientError) {
+        try writeRecord(continued: false, line)
+    }
+
+    /// Ends the content, sends the extracted recipients and reads the verdict.
+    public func finish(extracted: [QueueRecipient] = []) throws(CleanupClientError) -> CleanupReply {
+        stream.write([QueueRecordType.extracted.rawValue, 0])
+        for r in extracted { stream.write(CleanupProtocol.recipientList(r).encoded()) }
+        stream.write(CleanupProtocol.marker(.end).encoded())
+        do {
+            try stream.flush()
+            let reply = try AttributeCodec.read(from: stream)
+            let status = try reply.requireInt(CleanupProtocol.Attribute.status)
+            return CleanupReply(status: CleanupProtocol.Status(rawValue: status),
+                                reason: reply[CleanupProtocol.Attribute.reason] ?? "")
+        } catch {
+            throw .unavailable("cleanup: \(queueID): \(error)")
+        }
+    }
+}
+
+/// One-byte wakeups to trigger services (qmgr, pickup, flush): a fifo gets
+/// a non-blocking write, a UNIX-domain socket a connect and a write. A
+/// service that is not there is not an error for the sender.
+public enum ServiceTrigger {
+    /// TRIGGER_REQ_WAKEUP: qmgr starts an incoming queue scan, pickup scans maildrop.
+    public static let wakeup: UInt8 = UInt8(ascii: "W")
+
+    /// Sends `byte` to the endpoint at `path`; false when nobody listens.
+    @discardableResult
+    public static func send(path: String, byte: UInt8 = wakeup) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        var data = byte
+        if (st.st_mode & S_IFMT) == S_IFIFO {
+            let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            return write(fd, &data, 1) == 1
+        }
+        signal(SIGPIPE, SIG_IGN)
+        guard let fd = try? Socket.connectUnix(path) else { return false }
+        defer { close(fd) }
+        Socket.setNonBlocking(fd)
+        return write(fd, &data, 1) == 1
+    }
+}

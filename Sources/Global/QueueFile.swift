@@ -1,0 +1,489 @@
+// QueueFile: the one audited helper that writes queue files, by Postfix's
+// completion protocol (reference §4, §10, §11): create `<queue>/<usec>.<pid>`
+// with O_EXCL and mode 0600; the queue ID comes from that moment's
+// microseconds and the file's inode; write the records, the size record `C`
+// first with zeros and rewritten in place at the end; fchmod 0700 (the
+// "complete" mark readers require); fsync; rename without replacing to the
+// name that encodes the inode (hashed per hash_queue_names); fsync the
+// directory. The caller may tell a client "queued" only after `commit()`.
+// Also: reading a queue file into a model, and marking a recipient done in
+// place.
+import Glibc
+import Util
+
+/// Why a queue file could not be written or read.
+public enum QueueFileError: Error, Equatable, Sendable, CustomStringConvertible {
+    case system(String, Int32)
+    case record(QueueRecordError)
+    /// A structural problem (Postfix would move the file to corrupt/).
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .system(let what, let code): return "\(what): \(SystemError(code))"
+        case .record(let e): return e.description
+        case .corrupt(let text): return text
+        }
+    }
+}
+
+/// Writes one new queue file. Records are buffered and written in large
+/// chunks; nothing under the final name exists until `commit()` returns.
+public final class QueueFileWriter {
+    public let directory: QueueDirectory
+    public let queue: String
+    /// The queue ID, known as soon as the file exists (for Received: and
+    /// Message-Id headers).
+    public let id: String
+    /// "incoming/59FDFF7E1D9" (hashed where configured).
+    public let relativePath: String
+    public let arrivalSeconds: Int
+    public let arrivalMicroseconds: Int
+
+    private var fd: Int32
+    private let tempPath: String
+    private var pending: [UInt8] = []
+    private var written = 0
+    private var sizeRecordOffset: Int?
+    private var messageEnd: Int?
+    private var extractedStart: Int?
+    private var recipientCount = 0
+    private var notifyUnion = 0
+    private var finished = false
+
+    /// Creates the embryo file in `queue` (mode 0600, temporary name).
+    public init(directory: QueueDirectory, queue: String) throws(QueueFileError) {
+        self.directory = directory
+        self.queue = queue
+        var tv = timeval()
+        var fd: Int32 = -1
+        var temp = ""
+        for _ in 0..<100 {
+            gettimeofday(&tv, nil)
+            temp = directory.path + "/" + queue + "/" + String(tv.tv_usec) + "." + String(getpid())
+            fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw .system("create file \(temp)", errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd); unlink(temp)
+            throw .system("fstat \(temp)", e)
+        }
+        self.fd = fd
+        self.tempPath = temp
+        self.arrivalSeconds = Int(tv.tv_sec)
+        self.arrivalMicroseconds = Int(tv.tv_usec)
+        let inode = UInt64(st.st_ino)
+        self.id = directory.longQueueIDs
+            ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
+            : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+        self.relativePath = directory.relativePath(queue: queue, id: id)
+    }
+
+    deinit { if !finished { abort() } }
+
+    /// Offset the next record will have.
+    public var offset: Int { written + pending.count }
+
+    /// Appends a record; returns its offset. `C` is written with zeros and
+    /// filled in by `commit()`; `M`, `X` and `R` are counted for it.
+    @discardableResult
+    public func append(_ type: QueueRecordType, _ payload: [UInt8] = []) throws(QueueFileError) -> Int {
+        try append(typeByte: type.rawValue, payload)
+    }
+
+    @discardableResult
+    public func append(_ type: QueueRecordType, _ text: String) throws(QueueFileError) -> Int {
+        try append(typeByte: type.rawValue, Array(text.utf8))
+    }
+
+    @discardableResult
+    public func append(typeByte: UInt8, _ payload: [UInt8]) throws(QueueFileError) -> Int {
+        precondition(!finished, "append after commit")
+        let at = offset
+        var data = payload
+        switch QueueRecordType(rawValue: typeByte) {
+        case .size?:
+            sizeRecordOffset = at
+            data = QueueSizeRecord().payload
+        case .message?:
+            messageEnd = at + 2
+        case .extracted?:
+            extractedStart = at
+        case .recipient?:
+            recipientCount += 1
+        default: break
+        }
+        pending.append(typeByte)
+        pending.append(contentsOf: QueueRecordLength.encode(data.count))
+        pending.append(contentsOf: data)
+        if pending.count >= 65536 { try flush() }
+        return at
+    }
+
+    /// Appends a message line as `L` chunks and a final `N`.
+    public func appendLine(_ line: [UInt8], lineLimit: Int = 2048) throws(QueueFileError) {
+        var rest = line[...]
+        while rest.count > lineLimit {
+            try append(typeByte: QueueRecordType.continued.rawValue, Array(rest.prefix(lineLimit)))
+            rest = rest.dropFirst(lineLimit)
+        }
+        try append(typeByte: QueueRecordType.normal.rawValue, Array(rest))
+    }
+
+    /// Appends a recipient group: `[A notify_flags] [A dsn_orig_rcpt] O R`.
+    /// Returns the offset of the `R` record.
+    @discardableResult
+    public func appendRecipient(_ recipient: QueueRecipient) throws(QueueFileError) -> Int {
+        if let flags = recipient.notifyFlags {
+            notifyUnion |= flags
+            try append(.attribute, "notify_flags=\(flags)")
+        }
+        if let orcpt = recipient.dsnOriginalRecipient { try append(.attribute, "dsn_orig_rcpt=\(orcpt)") }
+        if let original = recipient.original { try append(.originalRecipient, original) }
+        return try append(.recipient, recipient.address)
+    }
+
+    private func flush() throws(QueueFileError) {
+        var done = 0
+        while done < pending.count {
+            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .system("write queue file \(tempPath)", errno)
+            }
+            done += n
+        }
+        written += pending.count
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Finishes the file: rewrites `C` in place (content size from the end
+    /// of `M` to `X`, data offset, recipient count, qmgr flags, content
+    /// length), sets mode 0700 | `extraMode`, fsyncs and renames it to its
+    /// final name. `recipientCount`/`qmgrFlags`/`smtputf8` override the
+    /// computed values when given.
+    public func commit(extraMode: mode_t = 0, recipientCount: Int? = nil, qmgrFlags: Int? = nil,
+                       smtputf8: Int = 0) throws(QueueFileError) {
+        precondition(!finished, "commit twice")
+        do {
+            try flush()
+            if let at = sizeRecordOffset {
+                guard let m = messageEnd, let x = extractedStart, x >= m else {
+                    throw QueueFileError.corrupt("queue file without message content and extracted markers")
+                }
+                let size = QueueSizeRecord(contentSize: x - m, dataOffset: m,
+                                           recipientCount: recipientCount ?? self.recipientCount,
+                                           qmgrFlags: qmgrFlags ?? (notifyUnion << 1),
+                                           contentLength: x - m, smtputf8: smtputf8)
+                let payload = size.payload
+                let start = at + 1 + QueueRecordLength.encode(payload.count).count
+                let n = payload.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(start)) }
+                if n != payload.count { throw QueueFileError.system("rewrite size record \(tempPath)", errno) }
+            }
+            if fchmod(fd, 0o700 | extraMode) != 0 { throw QueueFileError.system("fchmod \(tempPath)", errno) }
+            if fsync(fd) != 0 { throw QueueFileError.system("fsync \(tempPath)", errno) }
+            try directory.createParents(of: relativePath)
+            let final = directory.path + "/" + relativePath
+            if Self.renameNoReplace(tempPath, final) != 0 {
+                throw QueueFileError.system("rename \(tempPath) to \(final)", errno)
+            }
+            finished = true
+            if close(fd) != 0 { fd = -1; throw QueueFileError.system("close \(final)", errno) }
+            fd = -1
+            Self.syncDirectory(AtomicFile.directoryName(final))
+        } catch let error as QueueFileError {
+            abort()
+            throw error
+        } catch {
+            abort()
+            throw .corrupt("\(error)")
+        }
+    }
+
+    /// Removes the unfinished file.
+    public func abort() {
+        guard !finished else { return }
+        finished = true
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(tempPath)
+    }
+
+    private typealias Renameat2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    nonisolated(unsafe) private static let renameat2Function: Renameat2? = {
+        // RTLD_DEFAULT: glibc declares renameat2 only under _GNU_SOURCE.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
+        return unsafeBitCast(symbol, to: Renameat2.self)
+    }()
+
+    /// rename() that fails with EEXIST instead of replacing an existing
+    /// file: renameat2(RENAME_NOREPLACE), else link() + unlink().
+    static func renameNoReplace(_ from: String, _ to: String) -> Int32 {
+        if let f = renameat2Function {
+            let rc = f(AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */)
+            if rc == 0 || (errno != EINVAL && errno != ENOSYS) { return rc }
+        }
+        guard link(from, to) == 0 else { return -1 }
+        _ = unlink(from)
+        return 0
+    }
+
+    static func syncDirectory(_ path: String) {
+        let dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+}
+
+/// A recipient and its DSN attributes.
+public struct QueueRecipient: Sendable, Equatable {
+    public enum State: Sendable, Equatable { case pending, done, canceled }
+    public var address: String
+    public var original: String?
+    /// `type;address` (ORCPT).
+    public var dsnOriginalRecipient: String?
+    public var notifyFlags: Int?
+    public var state: State
+    /// Offset of the `R`/`D`/`/` record (0 when not read from a file).
+    public var offset: Int
+
+    public init(address: String, original: String? = nil, dsnOriginalRecipient: String? = nil,
+                notifyFlags: Int? = nil, state: State = .pending, offset: Int = 0) {
+        self.address = address
+        self.original = original
+        self.dsnOriginalRecipient = dsnOriginalRecipient
+        self.notifyFlags = notifyFlags
+        self.state = state
+        self.offset = offset
+    }
+}
+
+/// A queue file read into memory.
+public struct QueueMessage: Sendable, Equatable {
+    public var size: QueueSizeRecord?
+    public var arrivalSeconds: Int?
+    public var arrivalMicroseconds: Int?
+    public var createTime: Int?
+    public var warningTime: Int?
+    public var sender: String?
+    public var fullName: String?
+    public var contentFilter: String?
+    public var redirect: String?
+    public var verpDelimiters: String?
+    /// Named attributes other than create_time and the recipient ones, in order.
+    public var attributes: [QueueAttribute] = []
+    public var recipients: [QueueRecipient] = []
+    /// `N` and `L` records of the content segment.
+    public var content: [QueueRecord] = []
+    /// Offsets of the first content byte and of the `X` record.
+    public var dataOffset = 0
+    public var extractedOffset = 0
+    public var extractedAttributes: [QueueAttribute] = []
+    public var extractedRecipients: [QueueRecipient] = []
+    public var extractedContentFilter: String?
+    public var extractedRedirect: String?
+
+    public init() {}
+
+    /// The message lines (each `L…N` chain joined), without terminators.
+    public var lines: [[UInt8]] {
+        var out: [[UInt8]] = []
+        var current: [UInt8] = []
+        for record in content {
+            current.append(contentsOf: record.payload)
+            if record.type == QueueRecordType.normal.rawValue {
+                out.append(current)
+                current = []
+            }
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
+    /// The value of the first named attribute `name`.
+    public func attribute(_ name: String) -> String? {
+        attributes.first { $0.name == name }?.value
+    }
+}
+
+public struct QueueAttribute: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) { self.name = name; self.value = value }
+
+    /// Splits `name=value` at the first "="; nil without one.
+    public init?(payload: [UInt8]) {
+        guard let eq = payload.firstIndex(of: UInt8(ascii: "=")), eq > 0 else { return nil }
+        self.name = String(decoding: payload[..<eq], as: UTF8.self)
+        self.value = String(decoding: payload[(eq + 1)...], as: UTF8.self)
+    }
+}
+
+public enum QueueFile {
+    /// Reads and strictly checks the queue file at `path`.
+    public static func read(path: String, lengthLimit: Int? = nil,
+                            attributeLimit: Int = 100) throws(QueueFileError) -> QueueMessage {
+        let bytes: [UInt8]
+        do { bytes = try TextFile.readBytes(path) } catch { throw .system("open \(path)", error.code) }
+        return try parse(bytes, lengthLimit: lengthLimit, attributeLimit: attributeLimit)
+    }
+
+    /// Parses a whole queue file: segment rules of §2, `p` followed, `w`
+    /// skipped, exactly one `S` at most, `E` required.
+    public static func parse(_ bytes: [UInt8], lengthLimit: Int? = nil,
+                             attributeLimit: Int = 100) throws(QueueFileError) -> QueueMessage {
+        var reader = QueueRecordReader(bytes: bytes, lengthLimit: lengthLimit)
+        var message = QueueMessage()
+        var segment = QueueSegment.envelope
+        var pendingNotify: Int?
+        var pendingOrcpt: String?
+        var pendingOriginal: String?
+        var attributeCount = 0
+        var jumps = 0
+        while true {
+            let record: QueueRecord?
+            do { record = try reader.next() } catch { throw .record(error) }
+            guard let record else { throw .corrupt("message rejected: missing end record") }
+            let type = record.type
+            guard segment.allows(type) else {
+                throw .corrupt("unexpected record type \(type) in \(segment) segment at offset \(record.offset)")
+            }
+            let kind = QueueRecordType(rawValue: type)!
+            let text = record.text
+            switch kind {
+            case .pointer:
+                guard let target = Int(text.trimmingCharacters(in: " ")) else {
+                    throw .corrupt("malformed pointer record value: \(text)")
+                }
+                if target != 0 {
+                    jumps += 1
+                    guard jumps < 10000, target < bytes.count else { throw .corrupt("bad pointer record \(target)") }
+                    reader.offset = target
+                }
+                continue
+            case .padding:
+                continue
+            default: break
+            }
+            switch segment {
+            case .envelope, .extracted:
+                let extracted = segment == .extracted
+                switch kind {
+                case .size:
+                    guard !extracted, record.offset == 0, let size = QueueSizeRecord(payload: record.payload) else {
+                        throw .corrupt("invalid size record: \(text)")
+                    }
+                    message.size = size
+                case .time:
+                    let parts = text.split(separator: " ")
+                    message.arrivalSeconds = parts.first.flatMap { Int($0) }
+                    message.arrivalMicroseconds = parts.count > 1 ? Int(parts[1]) : nil
+                case .warningTime:
+                    message.warningTime = Int(text.trimmingCharacters(in: " "))
+                case .fullName: message.fullName = text
+                case .sender:
+                    if message.sender != nil { throw .corrupt("message rejected: multiple sender records") }
+                    message.sender = text
+                case .contentFilter, .contentInspector:
+                    if extracted { message.extractedContentFilter = text } else { message.contentFilter = text }
+                case .redirect:
+                    if extracted { message.extractedRedirect = text } else { message.redirect = text }
+                case .verp: message.verpDelimiters = text
+                case .originalRecipient: pendingOriginal = text
+                case .recipient, .done, .canceled:
+                    let state: QueueRecipient.State = kind == .recipient ? .pending : (kind == .done ? .done : .canceled)
+                    let r = QueueRecipient(address: text, original: pendingOriginal, dsnOriginalRecipient: pendingOrcpt,
+                                           notifyFlags: pendingNotify, state: state, offset: record.offset)
+                    if extracted { message.extractedRecipients.append(r) } else { message.recipients.append(r) }
+                    pendingNotify = nil; pendingOrcpt = nil; pendingOriginal = nil
+                case .attribute:
+                    guard let attr = QueueAttribute(payload: record.payload) else {
+                        throw .corrupt("malformed attribute: \(text)")
+                    }
+                    attributeCount += 1
+                    if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
+                    switch attr.name {
+                    case "create_time": message.createTime = Int(attr.value)
+                    case "notify_flags": pendingNotify = Int(attr.value)
+                    case "dsn_orig_rcpt": pendingOrcpt = attr.value
+                    default:
+                        if extracted { message.extractedAttributes.append(attr) } else { message.attributes.append(attr) }
+                    }
+                case .message:
+                    segment = .content
+                    message.dataOffset = reader.offset
+                case .end:
+                    return message
+                default:
+                    break  // K, I, legacy r/e/P, pseudo types: kept nowhere
+                }
+            case .content:
+                if kind == .extracted {
+                    segment = .extracted
+                    message.extractedOffset = record.offset
+                } else {
+                    message.content.append(record)
+                }
+            }
+        }
+    }
+
+    /// Marks the recipient whose `R` record is at `offset` as done: writes
+    /// `D` over the type byte and fsyncs (§6).
+    public static func markDone(fd: Int32, offset: Int, as type: QueueRecordType = .done) throws(QueueFileError) {
+        var byte: UInt8 = 0
+        guard pread(fd, &byte, 1, off_t(offset)) == 1 else { throw .system("read type byte at \(offset)", errno) }
+        guard byte == QueueRecordType.recipient.rawValue else {
+            throw .corrupt("no recipient record at offset \(offset) (type \(byte))")
+        }
+        var newType = type.rawValue
+        guard pwrite(fd, &newType, 1, off_t(offset)) == 1 else { throw .system("write type byte at \(offset)", errno) }
+        if fsync(fd) != 0 { throw .system("fsync", errno) }
+    }
+
+    /// Opens `path` and marks the recipient at `offset` done.
+    public static func markDone(path: String, offset: Int) throws(QueueFileError) {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .system("open \(path)", errno) }
+        defer { close(fd) }
+        try markDone(fd: fd, offset: offset)
+    }
+
+    /// Writes a complete queue file for `message` into `queue` (envelope,
+    /// content lines, extracted recipients) and returns its ID and path.
+    public static func write(_ message: QueueMessage, lines: [[UInt8]], directory: QueueDirectory,
+                             queue: String = "incoming") throws(QueueFileError) -> (id: String, path: String) {
+        let w = try QueueFileWriter(directory: directory, queue: queue)
+        try w.append(.size)
+        let sec = message.arrivalSeconds ?? w.arrivalSeconds
+        let usec = message.arrivalMicroseconds ?? w.arrivalMicroseconds
+        try w.append(.time, "\(sec) \(usec)")
+        try w.append(.attribute, "create_time=\(message.createTime ?? w.arrivalSeconds)")
+        if let f = message.contentFilter { try w.append(.contentFilter, f) }
+        for a in message.attributes { try w.append(.attribute, a.name + "=" + a.value) }
+        if let f = message.fullName { try w.append(.fullName, f) }
+        try w.append(.sender, message.sender ?? "")
+        if let r = message.redirect { try w.append(.redirect, r) }
+        if let v = message.verpDelimiters { try w.append(.verp, v) }
+        if let t = message.warningTime { try w.append(.warningTime, QueueSizeRecord.pad15(t)) }
+        for r in message.recipients { try w.appendRecipient(r) }
+        try w.append(.message)
+        for line in lines { try w.appendLine(line) }
+        try w.append(.extracted)
+        for a in message.extractedAttributes { try w.append(.attribute, a.name + "=" + a.value) }
+        for r in message.extractedRecipients { try w.appendRecipient(r) }
+        try w.append(.end)
+        try w.commit()
+        return (w.id, directory.path + "/" + w.relativePath)
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}

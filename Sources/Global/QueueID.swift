@@ -1,0 +1,105 @@
+// QueueID: Postfix queue IDs and the hashed path of a queue file.
+// Short form: %05X microseconds + the inode in upper-case hex. Long form
+// (enable_long_queue_ids): seconds (base 52, >= 6 chars) + microseconds
+// (base 52, 4 chars) + "z" + inode (base 51). Reference §10-§11.
+public enum QueueID {
+    /// Base-52 alphabet; base 51 uses all but the final "z".
+    public static let alphabet: [UInt8] = Array("0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz".utf8)
+
+    /// The short ID for a file named at `microseconds` with inode `inode`.
+    public static func short(microseconds: Int, inode: UInt64) -> String {
+        hex(UInt64(microseconds), width: 5) + hex(inode, width: 0)
+    }
+
+    /// The long ID.
+    public static func long(seconds: Int, microseconds: Int, inode: UInt64) -> String {
+        encode(UInt64(seconds), base: 52, width: 6) + encode(UInt64(microseconds), base: 52, width: 4)
+            + "z" + encode(inode, base: 51, width: 0)
+    }
+
+    /// True when `id` is a valid queue file name: 1-255 of [A-Za-z0-9_].
+    public static func isValid(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard !bytes.isEmpty, bytes.count <= 255 else { return false }
+        return bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A)
+            || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
+    }
+
+    /// True when `id` has the long form (a "z" separator at position >= 10).
+    public static func isLong(_ id: String) -> Bool { longSeparator(id) != nil }
+
+    private static func longSeparator(_ id: String) -> Int? {
+        let bytes = Array(id.utf8)
+        guard let z = bytes.lastIndex(of: UInt8(ascii: "z")), z >= 10 else { return nil }
+        return z
+    }
+
+    /// The parts of a long ID: (seconds, microseconds, inode).
+    public static func decodeLong(_ id: String) -> (seconds: Int, microseconds: Int, inode: UInt64)? {
+        guard let z = longSeparator(id) else { return nil }
+        let bytes = Array(id.utf8)
+        guard let sec = decode(bytes[0..<z - 4], base: 52), let usec = decode(bytes[z - 4..<z], base: 52),
+              let inode = decode(bytes[(z + 1)...], base: 51) else { return nil }
+        return (Int(sec), Int(usec), inode)
+    }
+
+    /// The parts of a short ID: (microseconds, inode).
+    public static func decodeShort(_ id: String) -> (microseconds: Int, inode: UInt64)? {
+        let bytes = Array(id.utf8)
+        guard bytes.count > 5, let usec = UInt64(String(decoding: bytes[0..<5], as: UTF8.self), radix: 16),
+              let inode = UInt64(String(decoding: bytes[5...], as: UTF8.self), radix: 16) else { return nil }
+        return (Int(usec), inode)
+    }
+
+    /// The `depth` one-character subdirectory names for `id`: its first
+    /// characters (short IDs) or the microseconds as 5 hex digits (long
+    /// IDs); "_" where the ID is too short.
+    public static func hashDirectories(_ id: String, depth: Int) -> [String] {
+        var source = Array(id.utf8)
+        if let parts = decodeLong(id) { source = Array(hex(UInt64(parts.microseconds), width: 5).utf8) }
+        return (0..<max(0, depth)).map { i in
+            i < source.count ? String(decoding: [source[i]], as: UTF8.self) : "_"
+        }
+    }
+
+    /// The path of `id` in `queue`, relative to the queue directory
+    /// ("deferred/2/2A908F78165", "incoming/2A908F78165").
+    public static func relativePath(queue: String, id: String, hashedQueues: Set<String>, depth: Int) -> String {
+        guard hashedQueues.contains(queue) else { return queue + "/" + id }
+        return ([queue] + hashDirectories(id, depth: depth) + [id]).joined(separator: "/")
+    }
+
+    /// Parses `hash_queue_names` (comma or white space separated).
+    public static func hashedQueueNames(_ value: String) -> Set<String> {
+        Set(value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
+    }
+
+    static func hex(_ value: UInt64, width: Int) -> String {
+        let s = String(value, radix: 16, uppercase: true)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    static func encode(_ value: UInt64, base: UInt64, width: Int) -> String {
+        var v = value
+        var out: [UInt8] = []
+        repeat {
+            out.append(alphabet[Int(v % base)])
+            v /= base
+        } while v != 0
+        while out.count < width { out.append(UInt8(ascii: "0")) }
+        return String(decoding: out.reversed(), as: UTF8.self)
+    }
+
+    static func decode<C: Collection>(_ chars: C, base: UInt64) -> UInt64? where C.Element == UInt8 {
+        guard !chars.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for c in chars {
+            guard let digit = alphabet.firstIndex(of: c), UInt64(digit) < base else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: base)
+            let (a, o2) = m.addingReportingOverflow(UInt64(digit))
+            if o1 || o2 { return nil }
+            value = a
+        }
+        return value
+    }
+}

@@ -1,0 +1,395 @@
+"""qmgr, the discard/error/retry agents, showq, postqueue, mailq and postsuper
+(issue 5, points 4, 7 and 8) in a private Posthorn instance.
+
+`master -c DIR -d` runs qmgr, trivial-rewrite, discard, error, retry, showq
+and postlogd (every service unprivileged = n, so the test's root queue
+directory is used as is). Messages are written straight into `incoming`
+with posthorn-queue-writer (the message-entry path is tested elsewhere)
+and qmgr is triggered with `I` on public/qmgr. Routing: default_transport
+= discard; transport_maps sends error.test to `error:5.7.1 refused by test`,
+retry.test to `retry:4.3.0 try again later`, defer.test to `slowtr`
+(listed in defer_transports) and hang.test to a transport served by this
+test (a fake agent that first stalls, then answers).
+
+The mailq layout is compared byte for byte with Debian's Postfix 3.7 showq
+run directly on the same queue (postqueue falls back to running showq
+itself when the showq service cannot be reached).
+
+Environment: POSTHORN_BIN (default <repo>/.build/debug); missing binaries
+FAIL. Needs root (postsuper, Debian's showq).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug")).absolute()
+PROGRAMS = ("master", "qmgr", "trivial-rewrite", "discard", "error", "showq", "postqueue", "mailq",
+            "postsuper", "postlogd", "posthorn-queue-writer")
+DEBIAN_POSTQUEUE = Path("/usr/sbin/postqueue")
+DEBIAN_DAEMONS = Path("/usr/lib/postfix/sbin")
+
+MAIN = """queue_directory = {root}/queue
+data_directory = {root}/data
+daemon_directory = {bin}
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+compatibility_level = 3.6
+myhostname = mta.example.test
+mydomain = example.test
+mydestination =
+maillog_file = {root}/maillog
+maillog_file_prefixes = /tmp
+default_transport = discard
+transport_maps = texthash:{root}/etc/transport
+defer_transports = slowtr
+queue_run_delay = 1s
+qmgr_ipc_timeout = 20s
+{extra}
+"""
+
+TRANSPORT = """error.test error:5.7.1 refused by test
+retry.test retry:4.3.0 try again later
+defer.test slowtr:
+hang.test hang:
+"""
+
+MASTER = """qmgr unix n n n 1 1 qmgr
+rewrite unix - n n - - trivial-rewrite
+discard unix - n n - - discard
+slowtr unix - n n - - discard
+error unix - n n - - error
+retry unix - n n - - error
+showq unix n n n - - showq
+postlog unix-dgram n n n - 1 postlogd
+"""
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+class Instance:
+    def __init__(self, extra: str = ""):
+        self.root = Path(tempfile.mkdtemp(prefix="posthorn-qmgr-"))
+        os.chmod(self.root, 0o755)
+        for d in ("etc", "queue", "data"):
+            (self.root / d).mkdir()
+        (self.root / "etc" / "main.cf").write_text(MAIN.format(root=self.root, bin=BIN, extra=extra))
+        (self.root / "etc" / "master.cf").write_text(MASTER)
+        (self.root / "etc" / "transport").write_text(TRANSPORT)
+        for q in ("incoming", "active", "deferred", "hold", "maildrop", "corrupt", "defer", "bounce", "trace",
+                  "saved", "flush", "private", "public", "pid"):
+            (self.root / "queue" / q).mkdir()
+            os.chmod(self.root / "queue" / q, 0o700)
+        self.queue = self.root / "queue"
+        self.log = open(self.root / "master.log", "ab")
+        self.proc = subprocess.Popen([str(BIN / "master"), "-c", str(self.root / "etc"), "-d"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        assert wait_for(lambda: (self.queue / "public" / "qmgr").exists()), self.logs()
+
+    def logs(self) -> str:
+        text = ""
+        for name in ("master.log", "maillog"):
+            p = self.root / name
+            if p.exists():
+                text += p.read_text(errors="replace")
+        return text
+
+    def maillog(self) -> str:
+        p = self.root / "maillog"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def submit(self, recipients, sender="alice@example.com", body="Subject: test\n\nhello\n") -> str:
+        msg = self.root / "msg.txt"
+        msg.write_text(body)
+        out = subprocess.run([str(BIN / "posthorn-queue-writer"), "-d", str(self.queue), "-q", "incoming",
+                              "-f", sender, "-m", str(msg), *recipients],
+                             capture_output=True, text=True, timeout=10, check=True)
+        qid = out.stdout.split()[0]
+        self.trigger(b"I")
+        return qid
+
+    def trigger(self, data: bytes):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(str(self.queue / "public" / "qmgr"))
+        s.sendall(data)
+        s.close()
+
+    def run(self, program: str, *args, stdin: str | None = None):
+        return subprocess.run([str(BIN / program), "-c", str(self.root / "etc"), *args], input=stdin,
+                              capture_output=True, text=True, timeout=20)
+
+    def files(self, queue: str) -> list[str]:
+        return sorted(p.name for p in (self.queue / queue).rglob("*") if p.is_file())
+
+    def wait_log(self, pattern: str, timeout=10.0) -> re.Match:
+        m = wait_for(lambda: re.search(pattern, self.maillog(), re.M), timeout)
+        assert m, f"no log line matching {pattern!r}:\n{self.logs()}"
+        return m
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def arrival(queue_file: Path) -> int:
+    data = queue_file.read_bytes()
+    assert data[0:1] == b"C" and data[97:98] == b"T"
+    n = data[98]
+    return int(data[99:99 + n].split()[0])
+
+
+@pytest.fixture(scope="module")
+def inst():
+    for program in PROGRAMS:
+        if not (BIN / program).is_file():
+            pytest.fail(f"missing {BIN / program}: build first or set POSTHORN_BIN", pytrace=False)
+    if os.geteuid() != 0:
+        pytest.fail("needs root", pytrace=False)
+    i = Instance()
+    yield i
+    i.stop()
+
+
+ID = r"[0-9A-F]+"
+DELAYS = r"delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+"
+
+
+def test_discard_delivers_and_removes(inst):
+    qid = inst.submit(["x@discard.test", "y@other.test"])
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {qid}: removed$")
+    log = inst.maillog()
+    assert re.search(rf"postfix/qmgr\[\d+\]: {qid}: from=<alice@example.com>, size=\d+, nrcpt=2 \(queue active\)$", log, re.M)
+    assert re.search(rf"postfix/discard\[\d+\]: {qid}: to=<x@discard.test>, relay=none, {DELAYS}, dsn=2.0.0, "
+                     r"status=sent \(discard.test\)$", log, re.M), log
+    assert re.search(rf"postfix/discard\[\d+\]: {qid}: to=<y@other.test>, relay=none, {DELAYS}, dsn=2.0.0, "
+                     r"status=sent \(other.test\)$", log, re.M), log
+    assert qid not in inst.files("active") + inst.files("incoming") + inst.files("deferred")
+
+
+def test_error_bounces_with_bounce_log(inst):
+    qid = inst.submit(["y@error.test"])
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {qid}: removed$")
+    assert re.search(rf"postfix/error\[\d+\]: {qid}: to=<y@error.test>, relay=none, {DELAYS}, dsn=5.7.1, "
+                     r"status=bounced \(refused by test\)$", inst.maillog(), re.M)
+    # No bounce daemon yet: the bounce log stays for it.
+    text = (inst.queue / "bounce" / qid).read_text()
+    assert "\n<y@error.test>: refused by test\nrecipient=y@error.test\n" in text
+    assert "status=5.7.1\naction=failed\nreason=refused by test\n" in text
+
+
+def test_deferred_mailq_postsuper(inst):
+    q1 = inst.submit(["z@defer.test"])
+    q2 = inst.submit(["r1@retry.test", "r2@retry.test"], sender="")
+    for qid, who in ((q1, "z@defer.test"), (q2, "r2@retry.test")):
+        inst.wait_log(rf"{qid}: to=<{who}>, relay=none, {DELAYS}, dsn=4.3.\d, status=deferred")
+    assert wait_for(lambda: q1 in inst.files("deferred") and q2 in inst.files("deferred")), inst.logs()
+    log = inst.maillog()
+    assert re.search(rf"postfix/qmgr\[\d+\]: {q1}: to=<z@defer.test>, relay=none, {DELAYS}, dsn=4.3.2, "
+                     r"status=deferred \(deferred transport\)$", log, re.M), log
+    assert re.search(rf"postfix/error\[\d+\]: {q2}: to=<r1@retry.test>, relay=none, {DELAYS}, dsn=4.3.0, "
+                     r"status=deferred \(try again later\)$", log, re.M), log
+    # Retry time = now + minimal_backoff_time (300 s).
+    f1 = next((inst.queue / "deferred").rglob(q1))
+    assert 290 < f1.stat().st_mtime - time.time() <= 301
+
+    out = inst.run("postqueue", "-p")
+    assert out.returncode == 0, out.stderr
+    size1 = int(re.search(rf"{q1}: from=<[^>]*>, size=(\d+)", log).group(1))
+    size2 = int(re.search(rf"{q2}: from=<[^>]*>, size=(\d+)", log).group(1))
+    t1 = time.strftime("%a %b %e %H:%M:%S", time.localtime(arrival(f1)))
+    block1 = (f"{q1:<11} {size1:>7} {t1}  alice@example.com\n"
+              f"{'(deferred transport)':>78}\n" + " " * 41 + "z@defer.test\n\n")
+    assert out.stdout.startswith("-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n")
+    assert block1 in out.stdout
+    assert (f"{'(try again later)':>78}\n" + " " * 41 + "r1@retry.test\n" + " " * 41 + "r2@retry.test\n") in out.stdout
+    assert out.stdout.endswith(f"\n-- {(size1 + size2) // 1024} Kbytes in 2 Requests.\n")
+    assert inst.run("mailq").stdout == out.stdout
+
+    # Byte for byte against Debian's showq on the same queue files.
+    if DEBIAN_POSTQUEUE.is_file() and (DEBIAN_DAEMONS / "showq").is_file():
+        etc2 = inst.root / "etc-debian"
+        etc2.mkdir(exist_ok=True)
+        daemons = inst.root / "debian-daemons"
+        daemons.mkdir(exist_ok=True)
+        if not (daemons / "no-showq-here").exists():
+            os.symlink(DEBIAN_DAEMONS / "showq", daemons / "no-showq-here")
+        main = (inst.root / "etc" / "main.cf").read_text().replace(f"daemon_directory = {BIN}",
+                                                                   f"daemon_directory = {daemons}")
+        (etc2 / "main.cf").write_text(main + "showq_service_name = no-showq-here\n")
+        shutil.copy(inst.root / "etc" / "master.cf", etc2 / "master.cf")
+        # Debian's showq drops to mail_owner; our services run as root, which
+        # reads postfix-owned files all the same.
+        subprocess.run(["chown", "-R", "postfix:", str(inst.queue)], check=True, timeout=10)
+        theirs = subprocess.run([str(DEBIAN_POSTQUEUE), "-c", str(etc2), "-p"], capture_output=True, text=True,
+                                timeout=20)
+        assert theirs.returncode == 0, theirs.stderr + inst.maillog()[-1500:]
+        order = lambda text: sorted(text.split("\n\n"))  # noqa: E731 - readdir order differs
+        assert order(theirs.stdout) == order(out.stdout), theirs.stdout + "\n----\n" + out.stdout
+
+    # postqueue -j
+    lines = [json.loads(l) for l in inst.run("postqueue", "-j").stdout.splitlines()]
+    by_id = {o["queue_id"]: o for o in lines}
+    assert by_id[q2] == {"queue_name": "deferred", "queue_id": q2, "arrival_time": by_id[q2]["arrival_time"],
+                         "message_size": size2, "forced_expire": False, "sender": "MAILER-DAEMON",
+                         "recipients": [{"address": "r1@retry.test", "delay_reason": "try again later"},
+                                        {"address": "r2@retry.test", "delay_reason": "try again later"}]}
+
+    # postsuper -h / -H
+    r = inst.run("postsuper", "-h", q1)
+    assert r.stderr == f"postsuper: {q1}: placed on hold\npostsuper: Placed on hold: 1 message\n"
+    assert q1 in inst.files("hold")
+    assert f"{q1}!" in inst.run("postqueue", "-p").stdout
+    r = inst.run("postsuper", "-H", q1)
+    assert r.stderr == f"postsuper: {q1}: released from hold\npostsuper: Released from hold: 1 message\n"
+    assert q1 in inst.files("deferred")
+    r = inst.run("postsuper", "-d", "NOSUCHID")
+    assert (r.returncode, r.stderr) == (0, "postsuper: Deleted: 0 messages\n")
+    inst.wait_log(r"postfix/postsuper\[\d+\]: Deleted: 0 messages$")
+
+    # postsuper -r ALL: to maildrop for pickup (which assigns new IDs).
+    r = inst.run("postsuper", "-r", "ALL")
+    assert r.stderr == "postsuper: Requeued: 2 messages\n"
+    assert sorted([q1, q2]) == inst.files("maildrop")
+    assert not (inst.queue / "defer" / q1[0] / q1).exists()
+    r = inst.run("postsuper", "-d", "-", "maildrop", stdin=f"{q1}\n{q2}\n")
+    assert r.stderr == f"postsuper: {q1}: removed\npostsuper: {q2}: removed\npostsuper: Deleted: 2 messages\n"
+    assert inst.run("postqueue", "-p").stdout == "Mail queue is empty\n"
+
+
+def test_flush_delivers_defer_transports(inst):
+    qid = inst.submit(["w@defer.test"])
+    inst.wait_log(rf"{qid}: to=<w@defer.test>, .*status=deferred \(deferred transport\)")
+    assert wait_for(lambda: qid in inst.files("deferred"))
+    r = inst.run("postqueue", "-f")
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(rf"postfix/discard\[\d+\]: {qid}: to=<w@defer.test>, relay=none, {DELAYS}, dsn=2.0.0, status=sent")
+    inst.wait_log(rf"{qid}: removed$")
+
+
+class FakeAgent:
+    """private/hang: stalls the first request, answers later ones as an agent."""
+
+    def __init__(self, path: Path, queue: Path):
+        self.queue = queue
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(5)
+        self.sock.settimeout(0.5)
+        self.connections = 0
+        self.first = None
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def read_list(conn) -> list[tuple[str, str]]:
+        data = b""
+        while not data.endswith(b"\0\0") and data != b"\0":
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        fields = data.split(b"\0")[:-2]
+        return [(fields[i].decode(), fields[i + 1].decode()) for i in range(0, len(fields) - 1, 2)]
+
+    def serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.connections += 1
+            conn.settimeout(10)
+            pairs = self.read_list(conn)
+            if self.connections == 1:
+                self.first = conn  # never answered
+                continue
+            path = self.queue / dict(pairs)["queue_name"] / dict(pairs)["queue_id"]
+            with open(path, "r+b") as f:
+                for name, value in pairs:
+                    if name == "rcpt_offset":
+                        f.seek(int(value))
+                        f.write(b"D")
+                        out = f"rcpt_offset\0{value}\0status\0sent\0dsn\0002.0.0\0text\0ok\0\0"
+                        conn.sendall(out.encode())
+            conn.sendall(b"status\0000\0text\0\0\0")
+            conn.close()
+
+
+def qmgr_pid(inst) -> int | None:
+    master = inst.proc.pid
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                cmd = (d / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master and cmd.endswith(b"qmgr"):
+                return int(d.name)
+    return None
+
+
+def test_killed_qmgr_loses_nothing(inst):
+    agent = FakeAgent(inst.queue / "private" / "hang", inst.queue)
+    try:
+        qid = inst.submit(["k@hang.test"])
+        assert wait_for(lambda: agent.connections >= 1), inst.logs()
+        assert qid in inst.files("active")
+        pid = qmgr_pid(inst)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+        # master's next wakeup starts a new qmgr, which puts active files
+        # back into incoming and delivers them.
+        inst.wait_log(rf"postfix/qmgr\[(?!{pid}\])\d+\]: {qid}: removed$", timeout=15)
+        assert agent.connections == 2
+        assert qid not in inst.files("active") + inst.files("incoming") + inst.files("deferred")
+    finally:
+        agent.stop = True
+
+
+def test_expiry():
+    for program in PROGRAMS:
+        if not (BIN / program).is_file():
+            pytest.fail(f"missing {BIN / program}", pytrace=False)
+    inst = Instance("maximal_queue_lifetime = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
+    try:
+        qid = inst.submit(["e@retry.test"])
+        inst.wait_log(rf"{qid}: to=<e@retry.test>, .*status=deferred \(try again later\)")
+        inst.wait_log(rf"postfix/qmgr\[\d+\]: {qid}: from=<alice@example.com>, status=expired, returned to sender$",
+                      timeout=15)
+        inst.wait_log(rf"{qid}: removed$")
+        text = (inst.queue / "bounce" / qid).read_text()
+        assert "recipient=e@retry.test\n" in text and "action=failed\n" in text
+        assert inst.files("deferred") == []
+    finally:
+        inst.stop()
