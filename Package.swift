@@ -52,7 +52,7 @@ let package = Package(
         shim("CSQLite", link: ["sqlite3"]),
         shim("CPosix", link: []),
 
-        .target(name: "Util"),
+        .target(name: "Util", dependencies: ["CPosix"]),
         .target(name: "Global", dependencies: ["Util", "CPosix"]),
         .target(name: "ConfigCheck", dependencies: ["Util", "Global"]),
         .target(name: "Tables", dependencies: ["Util", "Global", "CBerkeleyDB", "CLMDB", "CPCRE2", "CMariaDB", "CSQLite"]),

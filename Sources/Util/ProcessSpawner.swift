@@ -2,6 +2,7 @@
 // never a bare fork of a Swift process), placing given descriptors at
 // fixed numbers in the child, as master hands services their sockets.
 import Glibc
+import CPosix
 
 public enum ProcessSpawner {
     /// Spawns `path` with `arguments` (argv[0] included) and `environment`.
@@ -24,6 +25,9 @@ public enum ProcessSpawner {
             posix_spawn_file_actions_adddup2(&actions, temp, target)
             posix_spawn_file_actions_addclose(&actions, temp)
         }
+        // Nothing else leaks into the child, close-on-exec or not.
+        let highest = max(2, descriptors.keys.max() ?? 2)
+        posthorn_spawn_add_closefrom(&actions, highest + 1)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -4,7 +4,8 @@ Each test builds its own instance under /tmp (world-traversable, since the
 services run as $mail_owner when the tests run as root): the repo's
 etc/main.cf and etc/master.cf, re-rooted as scripts/run.sh does
 (queue_directory, data_directory, meta_directory, maillog_file inside the
-instance; command_directory = daemon_directory = POSTHORN_BIN) and the
+instance; daemon_directory = POSTHORN_BIN, command_directory holds set-gid
+copies of postqueue and postdrop) and the
 smtpd listener moved to a free loopback port.
 
 The expected messages and exit codes are those observed from Debian's
@@ -66,13 +67,23 @@ class Instance:
         if os.geteuid() == 0:
             shutil.chown(self.data, user="postfix")
         self.log_path = self.logdir / "posthorn.log"
+        # command_directory holds the set-gid commands installed as Postfix
+        # installs them (postfix check inspects them); daemons come from BIN.
+        self.commands = self.root / "bin"
+        self.commands.mkdir()
+        for name in ("postqueue", "postdrop"):
+            if (BIN / name).exists():
+                shutil.copy(BIN / name, self.commands / name)
+                if os.geteuid() == 0:
+                    shutil.chown(self.commands / name, user="root", group="postdrop")
+                    os.chmod(self.commands / name, 0o2755)
         for f in (REPO / "etc").iterdir():
             if f.is_file() and f.name not in ("main.cf", "master.cf"):
                 shutil.copy(f, self.etc / f.name)
         main = (REPO / "etc" / "main.cf").read_text()
         values = {
             "queue_directory": str(self.spool), "data_directory": str(self.data),
-            "command_directory": str(BIN), "daemon_directory": str(BIN),
+            "command_directory": str(self.commands), "daemon_directory": str(BIN),
             "meta_directory": str(self.etc), "maillog_file": maillog or str(self.log_path),
             "maillog_file_prefixes": f"/var, /dev/stdout, {self.logdir}",
         }
