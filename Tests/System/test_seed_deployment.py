@@ -6,6 +6,7 @@ service the seed lists is parsed as Postfix parses it (postconf -F)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +45,16 @@ def reroot_seed(root: Path, bindir: Path) -> Path:
     text = re.sub(r"(?m)^command_directory = .*$", f"command_directory = {bindir}", text)
     (etc / "main.cf").write_text(text, encoding="utf-8")
     (etc / "aliases").write_text("postmaster: root\nroot: admin@example.org\n")
+    # An administrator creates the queue and data directories (postfix
+    # needs queue_directory to exist; check creates what is below it).
+    for name in ("spool", "data"):
+        (root / name).mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(root / "data", user="postfix")
+        # The seed comes from SUSE, whose setgid_group is "maildrop"; the
+        # machine it runs on has that group, so the test machine gets it too.
+        if subprocess.run(["getent", "group", "maildrop"], capture_output=True).returncode != 0:
+            subprocess.run(["groupadd", "--system", "maildrop"], check=True)
     return etc
 
 
