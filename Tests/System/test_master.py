@@ -410,3 +410,36 @@ def test_privilege_drop_and_unprivileged_mode(make_instance):
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         log.close()
+
+
+def test_pass_service_serves_a_handed_over_connection(make_instance):
+    # A "pass" service receives client connections as descriptors sent over
+    # its UNIX socket (as postscreen hands clients to smtpd).
+    inst = make_instance(f"passer pass - - n - 1 {TESTD} -o posthorn_test_value=passed\n").start()
+    ours, theirs = socket.socketpair()
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sender.settimeout(5)
+    sender.connect(inst.private("passer"))
+    socket.send_fds(sender, [b"x"], [theirs.fileno()])
+    theirs.close()
+    ours.settimeout(5)
+    ours.sendall(b"posthorn_test_value\n")
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = ours.recv(4096)
+        assert chunk, f"connection closed without a reply; log:\n{inst.log()}"
+        reply += chunk
+    assert fields(reply.decode().strip())["arg"] == "passed"
+    ours.close()
+    sender.close()
+
+
+def test_inet_service_without_host_listens_on_inet_interfaces(make_instance):
+    port = free_port()
+    # Only 127.0.0.2 (a loopback address) is this instance's interface.
+    inst = make_instance(service_line(str(port)), main_extra="inet_interfaces = 127.0.0.2\n").start()
+    client = Client(("127.0.0.2", port))
+    assert fields(client.ask("posthorn_test_value"))["arg"] == f"v-{port}"
+    client.close()
+    with pytest.raises(OSError):
+        Client(("127.0.0.1", port), timeout=2)
