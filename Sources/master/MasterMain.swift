@@ -88,13 +88,14 @@ enum MasterMain {
         } catch {
             MailLog.fatal(error.postfixText)
         }
-        if geteuid() != 0 {
-            MailLog.warning("running without root privileges: all services run as UID \(geteuid())")
-        }
         let master = MasterProcess(configDirectory: directory, config: config, verbose: verbose)
         master.installSignals()
         var pool: [String: [Int32]] = [:]
         master.startServices(specs, pool: &pool, fatalErrors: true)
+        // Logged once the endpoints exist, so the line reaches postlogd.
+        if geteuid() != 0 {
+            MailLog.warning("running without root privileges: all services run as UID \(geteuid())")
+        }
         MailLog.info("daemon started -- version \(version), configuration \(directory)")
         MailLog.alsoStandardError = false
         if Detach.isDetachedChild { Detach.closeStandardStreams() }
