@@ -1,7 +1,7 @@
 // ValueChecker: checks one parameter value against its declared type and
-// range (boolean, integer, size, time with unit), as the daemons would
-// when they read it, but up front and with the line it came from.
-import Global
+// range (boolean, integer, size, time with unit), with Postfix's wording.
+// Daemons use it when they read a value (ServerSkeleton's ServiceContext)
+// and `postfix check` uses it up front, with the line the value came from.
 
 public enum ValueChecker {
     /// Seconds per time unit letter.
