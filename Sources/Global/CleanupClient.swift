@@ -1,8 +1,8 @@
 // CleanupClient: how pickup, smtpd, bounce and forwarding hand a message to
 // cleanup (CleanupProtocol): connect to public/$cleanup_service_name (public, as Postfix), read
 // the queue ID, send flags, envelope, content records and extracted
-// recipients, and read the verdict. Also ServiceTrigger, the one-byte
-// wakeups (qmgr, pickup) sent without ever blocking the sender.
+// recipients, and read the verdict. Wakeups for qmgr and pickup are in
+// Trigger.swift.
 import Glibc
 import Util
 
@@ -112,26 +112,3 @@ public final class CleanupClient {
 /// One-byte wakeups to trigger services (qmgr, pickup, flush): a fifo gets
 /// a non-blocking write, a UNIX-domain socket a connect and a write. A
 /// service that is not there is not an error for the sender.
-public enum ServiceTrigger {
-    /// TRIGGER_REQ_WAKEUP: qmgr starts an incoming queue scan, pickup scans maildrop.
-    public static let wakeup: UInt8 = UInt8(ascii: "W")
-
-    /// Sends `byte` to the endpoint at `path`; false when nobody listens.
-    @discardableResult
-    public static func send(path: String, byte: UInt8 = wakeup) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        var data = byte
-        if (st.st_mode & S_IFMT) == S_IFIFO {
-            let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
-            return write(fd, &data, 1) == 1
-        }
-        signal(SIGPIPE, SIG_IGN)
-        guard let fd = try? Socket.connectUnix(path) else { return false }
-        defer { close(fd) }
-        Socket.setNonBlocking(fd)
-        return write(fd, &data, 1) == 1
-    }
-}

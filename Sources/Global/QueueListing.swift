@@ -256,25 +256,3 @@ public enum QueueListingBuilder {
         return out
     }
 }
-
-public enum QueueTrigger {
-    /// Writes `bytes` to a trigger endpoint: a fifo (non-blocking write) or
-    /// a UNIX-domain stream socket (connect, write, close). False when
-    /// nobody listens.
-    @discardableResult
-    public static func send(_ bytes: [UInt8], to path: String) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        let fd: Int32
-        if st.st_mode & S_IFMT == S_IFIFO {
-            fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-        } else {
-            guard let s = try? Socket.connectUnix(path) else { return false }
-            fd = s
-        }
-        defer { close(fd) }
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        return n == bytes.count
-    }
-}

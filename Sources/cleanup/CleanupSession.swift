@@ -330,7 +330,7 @@ final class CleanupSession {
                 MailLog.warning("\(w.id): rename \(from) to \(to): \(SystemError())")
             }
         } else {
-            ServiceTrigger.send(path: settings.qmgrTrigger)
+            Trigger.wakeup(settings.qmgrTrigger)
         }
     }
 

@@ -141,5 +141,5 @@ do {
 }
 reply(.ok)
 let pickup = config.value("pickup_service_name")
-ServiceTrigger.send(path: queue.path + "/public/" + (pickup.isEmpty ? "pickup" : pickup))
+Trigger.wakeup(queue.path + "/public/" + (pickup.isEmpty ? "pickup" : pickup))
 exit(0)

@@ -16,7 +16,7 @@ enum FlushTrigger {
         let queue = config.value("queue_directory")
         let qmgr = queue + "/public/" + config.value("queue_service_name")
         let pickup = queue + "/public/" + config.value("pickup_service_name")
-        guard send(qmgrRequest, to: qmgr) else {
+        guard Trigger.send(qmgrRequest, to: qmgr) else {
             // On a terminal as postqueue prints it ("postqueue: fatal: ..."),
             // in the log as postfix/postqueue.
             let text = "Cannot flush mail queue - mail system is down"
@@ -25,24 +25,7 @@ enum FlushTrigger {
             ScriptLog.log(.fatal, text, tag: config.value("syslog_name") + "/postqueue")
             exit(69)
         }
-        _ = send(Array("W".utf8), to: pickup)
+        Trigger.wakeup(pickup)
         exit(0)
-    }
-
-    /// Writes a trigger to a fifo or a UNIX stream socket, as mail_trigger.
-    static func send(_ bytes: [UInt8], to path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        let fd: Int32
-        if info.st_mode & S_IFMT == S_IFIFO {
-            fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-        } else {
-            guard let connected = try? Socket.connectUnix(path) else { return false }
-            fd = connected
-        }
-        defer { close(fd) }
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        return n == bytes.count
     }
 }

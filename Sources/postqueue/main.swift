@@ -87,7 +87,7 @@ func listing() -> [QueueListingEntry] {
 func trigger(_ bytes: String) {
     let name = config.value("queue_service_name")
     let path = directory.path + "/public/" + (name.isEmpty ? "qmgr" : name)
-    if !QueueTrigger.send(Array(bytes.utf8), to: path) {
+    if !Trigger.send(Array(bytes.utf8), to: path) {
         Diagnostics.fatal("Cannot flush mail queue - mail system is down")
     }
 }

@@ -190,11 +190,11 @@ def small_instance():
 def test_start_status_reload_stop(instance):
     r = instance.run("postfix", "status")
     assert r.returncode == 1 and r.stderr == b"", r
-    assert "postfix/postfix-script: the Postfix mail system is not running" in instance.messages()
+    assert wait_for(lambda: "postfix/postfix-script: the Postfix mail system is not running" in instance.messages(), 5), instance.log()
 
     r = instance.run("postfix", "start")
     assert r.returncode == 0, r
-    assert "postfix/postfix-script: starting the Postfix mail system" in instance.messages()
+    assert wait_for(lambda: "postfix/postfix-script: starting the Postfix mail system" in instance.messages(), 5), instance.log()
     pid = wait_for(instance.master_pid)
     assert pid, "no pid/master.pid"
     assert wait_for(lambda: f"postfix/master: daemon started -- version 3.7.11, configuration {instance.etc}"
@@ -202,27 +202,27 @@ def test_start_status_reload_stop(instance):
 
     r = instance.run("postfix", "status")
     assert r.returncode == 0, r
-    assert f"postfix/postfix-script: the Postfix mail system is running: PID: {pid}" in instance.messages()
+    assert wait_for(lambda: f"postfix/postfix-script: the Postfix mail system is running: PID: {pid}" in instance.messages(), 5), instance.log()
     rc, err = instance.run_tty("postfix", "status")
     assert (rc, err) == (0, f"postfix/postfix-script: the Postfix mail system is running: PID: {pid}\n")
 
     # A second start refuses: in the log always, on stderr on a terminal.
     r = instance.run("postfix", "start")
     assert r.returncode == 1 and r.stderr == b"", r
-    assert "postfix/postfix-script: fatal: the Postfix mail system is already running" in instance.messages()
+    assert wait_for(lambda: "postfix/postfix-script: fatal: the Postfix mail system is already running" in instance.messages(), 5), instance.log()
     rc, err = instance.run_tty("postfix", "start")
     assert (rc, err) == (1, "postfix/postfix-script: fatal: the Postfix mail system is already running\n")
     assert instance.master_pid() == pid
 
     r = instance.run("postfix", "reload")
     assert r.returncode == 0, r
-    assert "postfix/postfix-script: refreshing the Postfix mail system" in instance.messages()
+    assert wait_for(lambda: "postfix/postfix-script: refreshing the Postfix mail system" in instance.messages(), 5), instance.log()
     assert wait_for(lambda: f"postfix/master: reload -- version 3.7.11, configuration {instance.etc}"
                     in instance.messages()), instance.log()
 
     r = instance.run("postfix", "stop", timeout=15)
     assert r.returncode == 0, r
-    assert "postfix/postfix-script: stopping the Postfix mail system" in instance.messages()
+    assert wait_for(lambda: "postfix/postfix-script: stopping the Postfix mail system" in instance.messages(), 5), instance.log()
     assert wait_for(lambda: not instance.processes(), 5), f"left behind: {instance.processes()}"
 
     r = instance.run("postfix", "status")

@@ -1,0 +1,39 @@
+// Trigger: the one-shot wakeups Postfix programs send each other (as
+// mail_trigger): a few bytes written to a fifo (non-blocking) or to a
+// UNIX-domain stream socket (connect, write, close). `W` asks qmgr for an
+// incoming scan and pickup for a maildrop scan; qmgr also takes `I`, `D`,
+// `A`, `F` (see Sources/qmgr).
+import Glibc
+import Util
+
+public enum Trigger {
+    /// TRIGGER_REQ_WAKEUP.
+    public static let wakeup: UInt8 = UInt8(ascii: "W")
+
+    /// Writes `bytes` to the endpoint at `path`; false when nobody listens.
+    @discardableResult
+    public static func send(_ bytes: [UInt8], to path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let fd: Int32
+        if info.st_mode & S_IFMT == S_IFIFO {
+            fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+        } else {
+            // A listener that went away must be a failed write, not SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+            guard let connected = try? Socket.connectUnix(path) else { return false }
+            fd = connected
+            Socket.setNonBlocking(fd)
+        }
+        defer { close(fd) }
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return n == bytes.count
+    }
+
+    /// Sends the single wakeup byte.
+    @discardableResult
+    public static func wakeup(_ path: String) -> Bool {
+        send([wakeup], to: path)
+    }
+}
