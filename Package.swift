@@ -42,6 +42,7 @@ let package = Package(
         .executable(name: "postqueue", targets: ["postqueue"]),
         .executable(name: "mailq", targets: ["mailq"]),
         .executable(name: "postsuper", targets: ["postsuper"]),
+        .executable(name: "bounce", targets: ["bounce"]),
     ],
     targets: [
         shim("COpenSSL", link: ["ssl", "crypto"]),
@@ -84,6 +85,7 @@ let package = Package(
         .executableTarget(name: "postqueue", dependencies: ["Util", "Global"]),
         .executableTarget(name: "mailq", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postsuper", dependencies: ["Util", "Global"]),
+        .executableTarget(name: "bounce", dependencies: ["Util", "Global", "ServerSkeleton"]),
 
         .testTarget(name: "UtilTests", dependencies: ["Util"]),
         .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
@@ -94,6 +96,7 @@ let package = Package(
         .testTarget(name: "CleanupTests", dependencies: ["Util", "Global", "Tables", "cleanup"]),
         .testTarget(name: "RewriteTests", dependencies: ["Util", "Global", "Tables", "trivial-rewrite"]),
         .testTarget(name: "QueueManagerTests", dependencies: ["Util", "Global", "qmgr"]),
+        .testTarget(name: "BounceTests", dependencies: ["Util", "Global", "bounce"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],

@@ -11,7 +11,8 @@
 #        - the -dev libraries the build links against,
 #        - Debian's postfix, installed UNCONFIGURED, as the oracle the
 #          differential tests compare against (/usr/sbin/postconf),
-#        - python3-pytest.
+#        - python3-pytest, and the independent peers the system tests run
+#          against our logs and sockets: pflogsumm, swaks, fail2ban.
 #   2. swift build --build-tests, then swift test (unit tests).
 #   3. pytest -q Tests/System (system tests), with POSTHORN_BIN pointing at
 #      the debug binaries just built.
@@ -28,7 +29,8 @@ SCRATCH=${POSTHORN_SCRATCH:-$REPO/.build}
 
 TEST_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev
                postfix postfix-mysql postfix-pcre postfix-lmdb postfix-sqlite
-               mariadb-server mariadb-client time python3-pytest)
+               mariadb-server mariadb-client time python3-pytest
+               pflogsumm swaks fail2ban)
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 

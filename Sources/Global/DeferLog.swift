@@ -1,6 +1,7 @@
 // DeferLog: the per-recipient logfiles of a queued message, `defer/QID`
-// (deferred recipients: mailq's delay reasons, delay warnings) and
-// `bounce/QID` (bounced recipients, for the bounce daemon's report), hashed
+// (deferred recipients: mailq's delay reasons, delay warnings),
+// `bounce/QID` (bounced recipients, for the bounce daemon's report) and
+// `trace/QID` (delivered recipients that asked for NOTIFY=SUCCESS), hashed
 // as hash_queue_names says. Format as Postfix 3.7 (reference §13): each
 // entry is an empty line, the legacy `<rcpt>: reason` line, `name=value`
 // lines, and an empty line; the file is mode 0600, locked while appended,
@@ -18,9 +19,17 @@ public struct DeferLogEntry: Sendable, Equatable {
     /// `delayed`, `failed`, ...
     public var action: String
     public var reason: String
+    /// RFC 3464 Diagnostic-Code type and text (`smtp`, `550 5.1.1 ...`);
+    /// empty when the reason came from Postfix itself.
+    public var diagType = ""
+    public var diagText = ""
+    /// RFC 3464 Remote-MTA type and name (`dns`, `mx.example.com`).
+    public var mtaType = ""
+    public var mtaName = ""
 
     public init(recipient: String, original: String = "", offset: Int, dsnOriginalRecipient: String = "",
-                notifyFlags: Int = 0, status: String, action: String, reason: String) {
+                notifyFlags: Int = 0, status: String, action: String, reason: String,
+                diagType: String = "", diagText: String = "", mtaType: String = "", mtaName: String = "") {
         self.recipient = recipient
         self.original = original
         self.offset = offset
@@ -29,10 +38,25 @@ public struct DeferLogEntry: Sendable, Equatable {
         self.status = status
         self.action = action
         self.reason = reason
+        self.diagType = diagType
+        self.diagText = diagText
+        self.mtaType = mtaType
+        self.mtaName = mtaName
     }
 
     /// The entry's text, as appended to the file.
     public var text: String {
+        // One entry per block: a newline inside a value would start a new
+        // attribute (or a new entry), so it is flattened.
+        var e = self
+        for path in [\DeferLogEntry.recipient, \.original, \.dsnOriginalRecipient, \.status, \.action, \.reason,
+                     \.diagType, \.diagText, \.mtaType, \.mtaName] where e[keyPath: path].contains(where: \.isNewline) {
+            e[keyPath: path] = String(e[keyPath: path].map { $0.isNewline ? " " : $0 })
+        }
+        return e.rawText
+    }
+
+    private var rawText: String {
         let shown = recipient.isEmpty ? "<>" : recipient
         var s = "\n<\(recipient)>: \(reason)\n"
         s += "recipient=\(shown)\n"
@@ -40,7 +64,10 @@ public struct DeferLogEntry: Sendable, Equatable {
         s += "offset=\(offset)\n"
         if !dsnOriginalRecipient.isEmpty { s += "dsn_orig_rcpt=\(dsnOriginalRecipient)\n" }
         if notifyFlags != 0 { s += "notify_flags=\(notifyFlags)\n" }
-        s += "status=\(status)\naction=\(action)\nreason=\(reason)\n\n"
+        s += "status=\(status)\naction=\(action)\n"
+        if !diagType.isEmpty && !diagText.isEmpty { s += "diag_type=\(diagType)\ndiag_text=\(diagText)\n" }
+        if !mtaType.isEmpty && !mtaName.isEmpty { s += "mta_type=\(mtaType)\nmta_mname=\(mtaName)\n" }
+        s += "reason=\(reason)\n\n"
         return s
     }
 
@@ -55,7 +82,9 @@ public struct DeferLogEntry: Sendable, Equatable {
                                          dsnOriginalRecipient: current["dsn_orig_rcpt"] ?? "",
                                          notifyFlags: Int(current["notify_flags"] ?? "") ?? 0,
                                          status: current["status"] ?? "", action: current["action"] ?? "",
-                                         reason: current["reason"] ?? ""))
+                                         reason: current["reason"] ?? "",
+                                         diagType: current["diag_type"] ?? "", diagText: current["diag_text"] ?? "",
+                                         mtaType: current["mta_type"] ?? "", mtaName: current["mta_mname"] ?? ""))
             }
             current = [:]
         }
@@ -73,6 +102,7 @@ public struct DeferLogEntry: Sendable, Equatable {
 public enum DeferLog {
     public static let deferQueue = "defer"
     public static let bounceQueue = "bounce"
+    public static let traceQueue = "trace"
 
     /// Appends `entries` to `<queue>/QID` (queue = defer or bounce) under
     /// an exclusive lock and fsyncs.

@@ -25,8 +25,8 @@
 // The agent handles each recipient completely before it replies for it:
 // it logs the delivery status line (DeliveryStatusLog), marks sent and
 // bounced recipients done in the queue file (QueueFile.markDone), and
-// appends deferred ones to defer/QID and bounced ones to bounce/QID
-// (DeferLog). Replies (agent -> qmgr), one list per recipient handled:
+// appends deferred ones to defer/QID, bounced ones to bounce/QID and sent
+// ones that asked for NOTIFY=SUCCESS to trace/QID (DeferLog). Replies (agent -> qmgr), one list per recipient handled:
 //   rcpt_offset=N  status=sent|deferred|bounced  dsn=X.Y.Z  text=TEXT
 // then one final list without rcpt_offset:
 //   status=0 (every recipient was answered) | 1 (the agent gave up; qmgr
@@ -239,10 +239,22 @@ public final class DeliveryOutcomeRecorder {
 
     /// Records one recipient's outcome and returns the reply to send.
     public func record(_ recipient: DeliveryRecipient, status: DeliveryStatus, dsn: String, text: String,
-                       relay: String = "none", connected: Double? = nil) -> DeliveryReply {
+                       relay: String = "none", connected: Double? = nil,
+                       successAction: String = "delivered") -> DeliveryReply {
         var status = status
         var dsn = dsn
         var text = text
+        if status == .sent && recipient.notifyFlags & BounceProtocol.Notify.success != 0 {
+            // NOTIFY=SUCCESS: the trace log feeds the bounce daemon's
+            // "delivery status notification" once qmgr is done.
+            let entry = DeferLogEntry(recipient: recipient.address, original: recipient.original, offset: recipient.offset,
+                                      dsnOriginalRecipient: recipient.dsnOriginalRecipient,
+                                      notifyFlags: recipient.notifyFlags, status: dsn, action: successAction, reason: text)
+            do { try DeferLog.append([entry], queue: DeferLog.traceQueue, id: request.queueID, directory: directory) } catch {
+                MailLog.warning("\(request.queueID): append trace log: \(error)")
+                (status, dsn, text) = (.deferred, "4.3.0", "bounce or trace service failure")
+            }
+        }
         if status != .deferred {
             if status == .bounced {
                 let entry = DeferLogEntry(recipient: recipient.address, original: recipient.original, offset: recipient.offset,

@@ -1,11 +1,15 @@
 // QueueFile: the one audited helper that writes queue files, by Postfix's
-// completion protocol (reference §4, §10, §11): create `<queue>/<usec>.<pid>`
-// with O_EXCL and mode 0600; the queue ID comes from that moment's
-// microseconds and the file's inode; write the records, the size record `C`
-// first with zeros and rewritten in place at the end; fchmod 0700 (the
-// "complete" mark readers require); fsync; rename without replacing to the
-// name that encodes the inode (hashed per hash_queue_names); fsync the
-// directory. The caller may tell a client "queued" only after `commit()`.
+// completion protocol (reference queue-file-format.md §10): create
+// `<queue>/<usec>.<pid>` with O_EXCL and mode 0600; the queue ID comes from
+// that moment's microseconds and the file's inode; rename it at once (no
+// replace) to the name that encodes the inode (hashed per
+// hash_queue_names), where it stays mode 0600 - "being written", skipped by
+// every reader - while the records go in: the size record `C` first with
+// zeros, rewritten in place at the end; then fchmod 0700 (the "complete"
+// mark readers require); fsync; fsync the directory. The caller may tell a
+// client "queued" only after `commit()`. A writer killed at any moment
+// leaves either nothing or a 0600 file under a queue ID, never a
+// half-written file that looks complete and never a lingering temp name.
 // Also: reading a queue file into a model, and marking a recipient done in
 // place.
 import Glibc
@@ -28,7 +32,8 @@ public enum QueueFileError: Error, Equatable, Sendable, CustomStringConvertible 
 }
 
 /// Writes one new queue file. Records are buffered and written in large
-/// chunks; nothing under the final name exists until `commit()` returns.
+/// chunks; the file carries the "complete" mode only once `commit()` has
+/// made it durable.
 public final class QueueFileWriter {
     public let directory: QueueDirectory
     public let queue: String
@@ -41,7 +46,8 @@ public final class QueueFileWriter {
     public let arrivalMicroseconds: Int
 
     private var fd: Int32
-    private let tempPath: String
+    /// Where the file is now (under its queue ID from the start).
+    private var currentPath: String
     private var pending: [UInt8] = []
     private var written = 0
     private var sizeRecordOffset: Int?
@@ -71,15 +77,29 @@ public final class QueueFileWriter {
             close(fd); unlink(temp)
             throw .system("fstat \(temp)", e)
         }
-        self.fd = fd
-        self.tempPath = temp
-        self.arrivalSeconds = Int(tv.tv_sec)
-        self.arrivalMicroseconds = Int(tv.tv_usec)
         let inode = UInt64(st.st_ino)
-        self.id = directory.longQueueIDs
+        let id = directory.longQueueIDs
             ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
             : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
-        self.relativePath = directory.relativePath(queue: queue, id: id)
+        let relative = directory.relativePath(queue: queue, id: id)
+        let final = directory.path + "/" + relative
+        do {
+            try directory.createParents(of: relative)
+        } catch {
+            close(fd); unlink(temp)
+            throw .system("create directory for \(final)", error.code)
+        }
+        if Self.renameNoReplace(temp, final) != 0 {
+            let e = errno
+            close(fd); unlink(temp)
+            throw .system("rename \(temp) to \(final)", e)
+        }
+        self.fd = fd
+        self.currentPath = final
+        self.arrivalSeconds = Int(tv.tv_sec)
+        self.arrivalMicroseconds = Int(tv.tv_usec)
+        self.id = id
+        self.relativePath = relative
     }
 
     deinit { if !finished { abort() } }
@@ -152,7 +172,7 @@ public final class QueueFileWriter {
             let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .system("write queue file \(tempPath)", errno)
+                throw .system("write queue file \(currentPath)", errno)
             }
             done += n
         }
@@ -162,11 +182,12 @@ public final class QueueFileWriter {
 
     /// Finishes the file: rewrites `C` in place (content size from the end
     /// of `M` to `X`, data offset, recipient count, qmgr flags, content
-    /// length), sets mode 0700 | `extraMode`, fsyncs and renames it to its
-    /// final name. `recipientCount`/`qmgrFlags`/`smtputf8` override the
-    /// computed values when given.
+    /// length), moves it to `destination` when that is another queue (hold),
+    /// sets mode 0700 | `extraMode` and fsyncs file and directory.
+    /// `recipientCount`/`qmgrFlags`/`smtputf8` override the computed values
+    /// when given.
     public func commit(extraMode: mode_t = 0, recipientCount: Int? = nil, qmgrFlags: Int? = nil,
-                       smtputf8: Int = 0) throws(QueueFileError) {
+                       smtputf8: Int = 0, destination: String? = nil) throws(QueueFileError) {
         precondition(!finished, "commit twice")
         do {
             try flush()
@@ -181,19 +202,24 @@ public final class QueueFileWriter {
                 let payload = size.payload
                 let start = at + 1 + QueueRecordLength.encode(payload.count).count
                 let n = payload.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(start)) }
-                if n != payload.count { throw QueueFileError.system("rewrite size record \(tempPath)", errno) }
+                if n != payload.count { throw QueueFileError.system("rewrite size record \(currentPath)", errno) }
             }
-            if fchmod(fd, 0o700 | extraMode) != 0 { throw QueueFileError.system("fchmod \(tempPath)", errno) }
-            if fsync(fd) != 0 { throw QueueFileError.system("fsync \(tempPath)", errno) }
-            try directory.createParents(of: relativePath)
-            let final = directory.path + "/" + relativePath
-            if Self.renameNoReplace(tempPath, final) != 0 {
-                throw QueueFileError.system("rename \(tempPath) to \(final)", errno)
+            if let destination, destination != queue {
+                let relative = directory.relativePath(queue: destination, id: id)
+                try directory.createParents(of: relative)
+                let target = directory.path + "/" + relative
+                if Self.renameNoReplace(currentPath, target) != 0 {
+                    throw QueueFileError.system("rename \(currentPath) to \(target)", errno)
+                }
+                Self.syncDirectory(AtomicFile.directoryName(currentPath))
+                currentPath = target
             }
+            if fchmod(fd, 0o700 | extraMode) != 0 { throw QueueFileError.system("fchmod \(currentPath)", errno) }
+            if fsync(fd) != 0 { throw QueueFileError.system("fsync \(currentPath)", errno) }
             finished = true
-            if close(fd) != 0 { fd = -1; throw QueueFileError.system("close \(final)", errno) }
+            if close(fd) != 0 { fd = -1; throw QueueFileError.system("close \(currentPath)", errno) }
             fd = -1
-            Self.syncDirectory(AtomicFile.directoryName(final))
+            Self.syncDirectory(AtomicFile.directoryName(currentPath))
         } catch let error as QueueFileError {
             abort()
             throw error
@@ -208,7 +234,7 @@ public final class QueueFileWriter {
         guard !finished else { return }
         finished = true
         if fd >= 0 { close(fd); fd = -1 }
-        unlink(tempPath)
+        unlink(currentPath)
     }
 
     private typealias Renameat2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32

@@ -3,7 +3,7 @@
 // postcat, postsuper and qmgr on it:
 // `posthorn-queue-writer -d queue_dir [-q queue] [-f sender] [-F fullname]
 //  [-a name=value]... [-L] [-H hash_queue_names] [-D hash_queue_depth]
-//  [-x extracted_rcpt]... -m message_file recipient...`
+//  [-x extracted_rcpt]... [-W warning_time] -m message_file recipient...`
 // Prints "<queue ID> <path relative to queue_dir>".
 //
 // SECURITY: test tool; writes with the caller's privileges.
@@ -40,6 +40,7 @@ while i < args.count {
     case "-H": hashed = QueueID.hashedQueueNames(value())
     case "-D": depth = Int(value()) ?? 1
     case "-m": messageFile = value()
+    case "-W": message.warningTime = Int(value()) ?? 0
     case "-x":
         let a = value()
         message.extractedRecipients.append(QueueRecipient(address: a, original: a, dsnOriginalRecipient: "rfc822;" + a))

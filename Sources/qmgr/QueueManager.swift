@@ -1,8 +1,9 @@
 // QueueManager: qmgr's active queue and its event loop: feeds files from
 // incoming (on triggers) and deferred (every queue_run_delay) into active,
 // resolves and batches recipients per destination, sends delivery requests
-// with per-destination concurrency, and decides each message's fate (removed,
-// deferred with backoff, expired) once its last request has ended.
+// with per-destination concurrency, and decides each message's fate (reports
+// sent through the bounce daemon, removed, deferred with backoff and a delay
+// warning, expired) once its last request has ended.
 import Glibc
 import Util
 import Global
@@ -94,12 +95,20 @@ final class QueueManager {
     var messages: [String: ActiveMessage] = [:]
     var destinations: [String: Destination] = [:]
     var deliveries: [Int32: Delivery] = [:]
+    /// The bounce daemon's three services (QmgrNotices).
+    let bounceClient: BounceClient
+    let deferClient: BounceClient
+    let traceClient: BounceClient
 
     init(settings: QmgrSettings, directory: QueueDirectory, rewrite: RewriteClient, triggerFD: Int32, triggerIsFifo: Bool,
          hasMaster: Bool) {
         self.settings = settings
         self.directory = directory
         self.rewrite = rewrite
+        let timeout = Int32(max(1, settings.ipcTimeout))
+        bounceClient = BounceClient(service: .flush, config: settings.config, timeout: timeout)
+        deferClient = BounceClient(service: .warn, config: settings.config, timeout: timeout)
+        traceClient = BounceClient(service: .trace, config: settings.config, timeout: timeout)
         self.triggerFD = triggerFD
         self.triggerIsFifo = triggerIsFifo
         self.hasMaster = hasMaster
@@ -393,15 +402,12 @@ final class QueueManager {
     private func finishMessage(_ m: ActiveMessage) {
         messages[m.id] = nil
         let path = directory.path(queue: "active", id: m.id)
-        if m.pending.isEmpty {
-            remove(m, path: path)
-            return
-        }
         let now = Int(time(nil))
         let created = m.message.createTime ?? m.message.arrivalSeconds ?? now
         let forced = m.mode & 0o010 != 0
-        if QmgrPolicy.expired(now: now, createTime: created, sender: m.sender, maximalLifetime: settings.maximalLifetime,
-                              bounceLifetime: settings.bounceLifetime, forced: forced) {
+        if !m.pending.isEmpty && QmgrPolicy.expired(now: now, createTime: created, sender: m.sender,
+                                                    maximalLifetime: settings.maximalLifetime,
+                                                    bounceLifetime: settings.bounceLifetime, forced: forced) {
             MailLog.info("\(m.id): from=<\(m.sender)>, status=\(forced ? "force-expired" : "expired"), returned to sender")
             // The undelivered recipients go to the bounce log (for the bounce
             // daemon's report) and are marked done.
@@ -413,13 +419,22 @@ final class QueueManager {
             }
             do {
                 try DeferLog.append(entries, queue: DeferLog.bounceQueue, id: m.id, directory: directory)
-                for r in entries { try QueueFile.markDone(path: path, offset: r.offset) }
-                remove(m, path: path)
-                return
+                for r in entries {
+                    try QueueFile.markDone(path: path, offset: r.offset)
+                    m.pending[r.offset] = nil
+                }
             } catch {
                 MailLog.warning("\(m.id): expire: \(error)")
             }
         }
+        // Reports first (bounce/ and trace/ logfiles): the message leaves
+        // the queue only once they are with cleanup.
+        let reported = sendReports(m)
+        if m.pending.isEmpty && reported {
+            remove(m, path: path)
+            return
+        }
+        if !m.pending.isEmpty { sendDelayWarning(m, path: path) }
         let next = now + QmgrPolicy.backoff(now: now, createTime: created, minimal: settings.minimalBackoff,
                                             maximal: settings.maximalBackoff)
         var times = [timespec(tv_sec: next, tv_nsec: 0), timespec(tv_sec: next, tv_nsec: 0)]

@@ -19,16 +19,23 @@
 //   every recipient done -> file removed (`QID: removed`); otherwise, if
 //   maximal_queue_lifetime (bounce_queue_lifetime for the null sender) has
 //   passed or the file is force-expired (g+x) -> `status=expired, returned
-//   to sender`, the rest go to bounce/QID and the file is removed;
-//   otherwise -> deferred, with mtime = now + backoff (age clamped to
-//   minimal_backoff_time..maximal_backoff_time). Bounce logs are left in
-//   bounce/ for the bounce daemon (not written yet): no notification is
-//   sent. defer_transports recipients are deferred ("deferred transport")
+//   to sender`, the rest go to bounce/QID and are marked done. Then, when
+//   bounce/QID or trace/QID exists, the bounce daemon is asked for the
+//   non-delivery (flush on private/bounce) or delivery status (trace on
+//   private/trace) report (QmgrNotices.swift); only when it answers 0
+//   (the notice is queued, and the daemon removed the logfile) may the
+//   file go: all recipients done -> removed; otherwise -> deferred, with
+//   mtime = now + backoff (age clamped to
+//   minimal_backoff_time..maximal_backoff_time), after a delay warning
+//   (warn on private/defer) when the W record's time has passed, which is
+//   then rewritten as -1 (warn once). A report that could not be sent is
+//   asked for again on the next pass; the recipients stay done.
+//   defer_transports recipients are deferred ("deferred transport")
 //   unless the deferred scan was forced with `A` (postqueue -f). Files in
 //   active at start-up (a killed qmgr) go back to incoming.
 // SECURITY
 //   Not security sensitive: reads one-byte triggers from local users, talks
-//   to trivial-rewrite and delivery agents only. Runs as $mail_owner,
+//   to trivial-rewrite, the bounce daemon and delivery agents only. Runs as $mail_owner,
 //   optionally chrooted (all paths are relative to the queue directory).
 // CONFIGURATION PARAMETERS
 //   queue_run_delay, minimal_backoff_time, maximal_backoff_time,
@@ -36,7 +43,8 @@
 //   initial_destination_concurrency, default_destination_concurrency_limit,
 //   default_destination_recipient_limit, transport_* overrides,
 //   qmgr_message_active_limit, qmgr_ipc_timeout, defer_transports,
-//   default_filter_nexthop, rewrite_service_name, hash_queue_names,
+//   default_filter_nexthop, rewrite_service_name, bounce_service_name,
+//   defer_service_name, trace_service_name, hash_queue_names,
 //   hash_queue_depth.
 import Glibc
 import Util

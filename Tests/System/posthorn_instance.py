@@ -93,9 +93,6 @@ class PosthornInstance:
         shutil.chown(self.root / "data", user="postfix")
         self.etc = self.root / "etc"
         self.queue = self.root / "queue"
-        for q in QUEUES:
-            (self.queue / q).mkdir()
-            os.chmod(self.queue / q, 0o700)
         main = BASE_MAIN.format(root=self.root, bin=BIN) + main_extra.replace("{root}", str(self.root)) + "\n"
         (self.etc / "main.cf").write_text(main)
         (self.etc / "master.cf").write_text(master)
@@ -107,6 +104,10 @@ class PosthornInstance:
     # -- life cycle --------------------------------------------------------
 
     def start(self, wait_for_services=("public/qmgr",)):
+        """`postfix check` (which creates the queue directories with their
+        owners and modes, as postfix-script does), then master."""
+        check = self.run("postfix", "check")
+        assert check.returncode == 0, check.stderr.decode(errors="replace")
         self.log = open(self.root / "master.log", "ab")
         self.proc = subprocess.Popen([str(BIN / "master"), "-c", str(self.etc), "-d"],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
