@@ -167,6 +167,11 @@ public enum MailLog {
     private static func sendDatagram(_ line: String, to path: String) {
         if datagramSocket < 0 {
             datagramSocket = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            // A busy postlogd (the kernel queues only max_dgram_qlen
+            // datagrams, often 10) makes the sender wait, never drops the
+            // line; a postlogd that is stuck for 2 s gets the fallback.
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            _ = setsockopt(datagramSocket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -179,11 +184,17 @@ public enum MailLog {
         let data = Array(line.utf8)
         let sent = withUnsafePointer(to: &address) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                data.withUnsafeBytes { sendto(datagramSocket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                data.withUnsafeBytes { raw in
+                    var n: Int
+                    repeat {
+                        n = sendto(datagramSocket, raw.baseAddress, raw.count, 0, sa, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    } while n < 0 && errno == EINTR
+                    return n
+                }
             }
         }
         if sent < 0 {
-            // postlogd is not running (or not keeping up): as Postfix, write
+            // postlogd is not running (or stuck): as Postfix, write
             // maillog_file directly; failing that, never block the program
             // on its log: keep the line on standard error instead.
             if !fileWhenPostlogDown || fallbackFile.isEmpty || !appendToFile(line, path: fallbackFile, quiet: true) {

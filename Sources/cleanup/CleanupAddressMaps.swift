@@ -85,3 +85,36 @@ struct CleanupAddressMaps {
         }
     }
 }
+
+extension CleanupAddressMaps {
+    /// Address masquerading (masquerade_domains): the first entry that is
+    /// the address's domain or a parent of it decides: a plain entry
+    /// replaces a subdomain with itself, `!entry` keeps the address as it
+    /// is; an address whose domain equals an entry stays. Local parts that
+    /// `isException` accepts (masquerade_exceptions) are never changed.
+    static func masquerade(_ address: String, domains: [String], isException: (String) -> Bool) -> String {
+        guard let at = address.lastIndex(of: "@") else { return address }
+        let local = String(address[..<at])
+        let domain = String(address[address.index(after: at)...])
+        guard !domains.isEmpty, !isException(local) else { return address }
+        let lowered = domain.asciiLowercased()
+        for entry in domains {
+            var masq = Substring(entry)
+            var truncate = true
+            while masq.first == "!" { masq = masq.dropFirst(); truncate.toggle() }
+            let m = masq.asciiLowercasedSubstring()
+            guard !m.isEmpty else { continue }
+            if m == lowered { return address }
+            if lowered.hasSuffix("." + m) {
+                return truncate ? local + "@" + String(masq) : address
+            }
+        }
+        return address
+    }
+}
+
+extension Substring {
+    func asciiLowercasedSubstring() -> String { String(self).asciiLowercased() }
+}
+
+import Util

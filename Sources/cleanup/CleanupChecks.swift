@@ -1,6 +1,8 @@
 // CleanupChecks: the actions of header_checks(5) and body_checks as cleanup
 // understands them, and the log line every action writes:
 // `QID: ACTION: header|body TEXT from ORIGIN; from=<s>[ to=<r>][ proto=P][ helo=<h>][: TEXT]`.
+// TEXT keeps the newlines of a folded header: the logger shows them as `?`,
+// as Postfix's does.
 
 /// One header_checks/body_checks action.
 enum CheckAction: Equatable {
@@ -14,10 +16,11 @@ enum CheckAction: Equatable {
     case bcc(String)
     case prepend(String)
     case replace(String)
+    case strip(String)
     case ignore
     case dunno
     case ok
-    case pass
+    case pass(String)
     case unknown(String)
 
     /// Parses the action text a pattern table returned.
@@ -36,10 +39,11 @@ enum CheckAction: Equatable {
         case "BCC": return .bcc(rest)
         case "PREPEND": return .prepend(rest)
         case "REPLACE": return .replace(rest)
+        case "STRIP": return .strip(rest)
         case "IGNORE": return .ignore
         case "DUNNO": return .dunno
         case "OK": return .ok
-        case "PASS": return .pass
+        case "PASS": return .pass(rest)
         default: return .unknown(String(trimmed))
         }
     }
@@ -71,13 +75,22 @@ struct CheckLogContext: Equatable {
     /// The log text for `action` (reject, warning, hold, ...) on a header
     /// or body line.
     func line(_ action: String, _ part: String, _ text: [UInt8], optional: String?) -> String {
-        var shown = text.count > 200 ? Array(text[0..<200]) : text
-        for i in shown.indices where shown[i] == 0x0A { shown[i] = 0x20 }
+        let shown = text.count > 200 ? Array(text[0..<200]) : text
         var out = "\(queueID): \(action): \(part) \(String(decoding: shown, as: UTF8.self)) from \(origin); from=<\(sender)>"
         if let r = lastRecipient { out += " to=<\(r)>" }
         if let p = proto, !p.isEmpty { out += " proto=\(p)" }
         if let h = helo, !h.isEmpty { out += " helo=<\(h)>" }
         if let o = optional, !o.isEmpty { out += ": " + o }
         return out
+    }
+}
+
+extension CheckLogContext {
+    /// `QID: reject: mime-error TEXT: CONTEXT from ORIGIN; from=<s> to=<r>`
+    /// (the context cut to 100 bytes; `unknown` when no recipient is known).
+    func mimeError(_ error: String, _ context: [UInt8]) -> String {
+        let shown = context.count > 100 ? Array(context[0..<100]) : context
+        return "\(queueID): reject: mime-error \(error): \(String(decoding: shown, as: UTF8.self)) from \(origin); "
+            + "from=<\(sender)> to=<\(lastRecipient ?? "unknown")>"
     }
 }

@@ -1,14 +1,25 @@
 // CleanupMessage: the content side of cleanup as a value type that takes
-// message lines and returns what to write: the primary header block is
-// collected into logical headers (continuation lines joined), each header
-// goes through header_checks (mime_header_checks for Content-* headers),
-// Bcc headers are dropped for local submissions, hops are counted, missing
-// Message-Id, Date, From (and $undisclosed_recipients_header) are added
-// at the end of the headers, and body lines go through body_checks. Log
-// lines and verdicts are collected for the caller; no I/O happens here.
+// message lines and returns what to write. Lines are followed through the
+// MIME structure (CleanupMime): each logical header (continuation lines
+// joined, cut at $header_size_limit) goes through header_checks (primary
+// headers), mime_header_checks (MIME headers anywhere, and the headers of
+// multipart body parts) or nested_header_checks (headers of attached
+// messages); body lines (boundary lines included, the first
+// $body_checks_size_limit bytes of each body segment) through body_checks.
+// Primary headers are then counted (Received: against $hopcount_limit),
+// dropped ($message_drop_headers), their addresses rewritten (sender and
+// recipient headers, through the caller's rewriter) and folded as Postfix
+// folds them; at the end of the primary headers missing (Resent-)Message-Id,
+// Date, From and $undisclosed_recipients_header are added. Log lines and
+// verdicts are collected for the caller; no I/O happens here.
+import Global
 
 /// A header or body check table: returns the action text or nil.
 typealias CheckLookup = (String) throws(CleanupTemporaryError) -> String?
+
+/// Rewrites one header address given in external form (sender: a sender
+/// header); returns the result in internal form and whether it changed.
+typealias HeaderAddressRewriter = (String, Bool) throws(CleanupTemporaryError) -> (address: String, changed: Bool)
 
 struct CleanupTemporaryError: Error, Equatable {
     var text: String
@@ -21,19 +32,57 @@ enum ContentVerdict: Equatable {
     case discard
 }
 
+/// How cleanup treats a header, by name (Postfix's header table).
+struct HeaderKind: OptionSet {
+    let rawValue: Int
+    static let sender = HeaderKind(rawValue: 1)
+    static let recipient = HeaderKind(rawValue: 2)
+    static let mime = HeaderKind(rawValue: 4)
+    static let resent = HeaderKind(rawValue: 8)
+
+    static let table: [String: HeaderKind] = [
+        "apparently-to": .recipient, "bcc": .recipient, "cc": .recipient, "to": .recipient,
+        "content-description": .mime, "content-disposition": .mime, "content-id": .mime,
+        "content-transfer-encoding": .mime, "content-type": .mime, "mime-version": .mime,
+        "disposition-notification-to": .sender, "errors-to": .sender, "from": .sender,
+        "mail-followup-to": .sender, "reply-to": .sender, "return-path": .sender,
+        "return-receipt-to": .sender, "sender": .sender,
+        "resent-bcc": [.recipient, .resent], "resent-cc": [.recipient, .resent], "resent-to": [.recipient, .resent],
+        "resent-reply-to": [.recipient, .resent], "resent-from": [.sender, .resent],
+        "resent-sender": [.sender, .resent], "resent-date": .resent, "resent-message-id": .resent,
+    ]
+
+    static func of(_ name: String) -> HeaderKind { table[name] ?? [] }
+}
+
 struct CleanupMessage {
     struct Settings {
         var headerChecks: CheckLookup?
         var mimeHeaderChecks: CheckLookup?
+        var nestedHeaderChecks: CheckLookup?
         var bodyChecks: CheckLookup?
         /// Apply the checks at all (CLEANUP_FLAG_FILTER).
         var filter = true
-        /// Add missing headers (local submission or always_add_missing_headers).
+        /// Add missing headers (header rewriting context, or always_add_missing_headers).
         var addMissingHeaders = true
-        /// Drop Bcc: headers (local submissions).
-        var dropBcc = true
+        /// $message_drop_headers, lower case.
+        var dropHeaders: Set<String> = ["bcc", "content-length", "resent-bcc", "return-path"]
         var headerSizeLimit = 102400
         var hopcountLimit = 50
+        /// $body_checks_size_limit (0 = no limit).
+        var bodyChecksSizeLimit = 51200
+        /// MIME processing (not $disable_mime_input_processing).
+        var mime = true
+        var mimeNestingLimit = 100
+        var mimeBoundaryLengthLimit = 2048
+        /// Reject mail nested deeper than $mime_nesting_limit (Postfix does
+        /// when header checks are in use).
+        var reportNesting = false
+        /// Rewrites addresses in sender/recipient headers; nil: headers
+        /// are not rewritten (remote client, no $remote_header_rewrite_domain).
+        var headerRewriter: HeaderAddressRewriter?
+        /// $header_address_token_limit.
+        var tokenLimit = 10240
         var myhostname = "localhost"
         /// $undisclosed_recipients_header ("" = none).
         var undisclosedRecipientsHeader = ""
@@ -58,47 +107,103 @@ struct CleanupMessage {
     private(set) var redirect: String?
     private(set) var filterTarget: String?
     private(set) var bccRecipients: [String] = []
+    /// Received: headers among the primary headers.
     private(set) var hops = 0
     private(set) var temporaryError: String?
     private(set) var messageIDLogged = false
+    /// The reject reason of a MIME error (5.6.0 ...), also in `verdict`.
+    private(set) var mimeError: String?
 
-    private var inHeaders = true
+    private var mime = CleanupMime()
     private var pending: [[UInt8]] = []   // the logical header being collected
-    private var headerBytes = 0
-    private var bodyChecksOff = false
+    private var pendingSize = 0
+    private var pendingTruncated = false
+    /// Header and body checks still apply (REDIRECT, PASS, DISCARD end them).
+    private var filtering: Bool
     private var seen = Set<String>()
+    private var resent = false
+    private var bodyOffset = 0
 
     init(settings: Settings, log: CheckLogContext) {
         self.settings = settings
         self.log = log
+        filtering = settings.filter
+        mime.enabled = settings.mime
+        mime.nestingLimit = settings.mimeNestingLimit
+        mime.boundaryLengthLimit = settings.mimeBoundaryLengthLimit
     }
 
-    /// True while lines are still headers.
-    var inHeaderBlock: Bool { inHeaders }
+    /// True while lines are still primary headers.
+    var inHeaderBlock: Bool { mime.state == .headers(.primary) }
+
+    /// Output may still be written (no reject, no discard).
+    private var outputOK: Bool { verdict == .accept }
 
     /// Feeds one message line (without its terminator).
     mutating func add(line: [UInt8]) {
-        if inHeaders {
+        switch mime.state {
+        case .headers(let context):
             if !pending.isEmpty && (line.first == 0x20 || line.first == 0x09) {
-                pending.append(line)
+                appendContinuation(line)
                 return
             }
-            flushHeader()
+            flushHeader(context)
             if Self.isHeader(line) {
-                pending = [line]
+                pending = []
+                pendingSize = 0
+                pendingTruncated = false
+                appendContinuation(line)
                 return
             }
-            endHeaders()
+            endHeaderBlock(context)
+            if line.isEmpty {
+                emit(line)
+            } else {
+                add(line: line)
+            }
+        case .body:
+            body(line)
         }
-        body(line)
     }
 
     /// Ends the message (a message without body still gets its headers).
     mutating func finish() {
-        if inHeaders {
-            flushHeader()
-            endHeaders()
+        if case .headers(let context) = mime.state {
+            flushHeader(context)
+            endHeaderBlock(context)
         }
+    }
+
+    private mutating func emit(_ line: [UInt8]) {
+        if outputOK { output.append(line) }
+    }
+
+    /// Adds one physical line to the pending header within $header_size_limit:
+    /// the first line is cut to the limit; a later line that does not fit
+    /// is cut to the room left (dropped when under 100 bytes), and the rest
+    /// of the header is dropped.
+    private mutating func appendContinuation(_ line: [UInt8]) {
+        let limit = max(1, settings.headerSizeLimit)
+        if pendingTruncated { return }
+        if pending.isEmpty {
+            let kept = line.count > limit ? Array(line[0..<limit]) : line
+            pendingTruncated = line.count > limit
+            pending = [kept]
+            pendingSize = kept.count
+            return
+        }
+        if pendingSize + 1 + line.count > limit {
+            // Postfix 3.7 keeps a cut piece only when at least 100 bytes fit.
+            pendingTruncated = true
+            let room = limit - pendingSize - 1
+            if room >= 100 {
+                pending.append(Array(line[0..<room]))
+                pendingSize = limit
+            }
+            return
+        }
+        pending.append(line)
+        pendingSize += 1 + line.count
     }
 
     /// `Name:` at the start of a line (RFC 5322 field name characters).
@@ -115,7 +220,13 @@ struct CleanupMessage {
         let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
         var end = colon
         while end > 0 && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
-        return String(decoding: line[0..<end], as: UTF8.self).lowercased()
+        return String(decoding: line[0..<end], as: UTF8.self).asciiLowercasedCompat()
+    }
+
+    /// The bytes after the colon of a logical header, newlines kept.
+    static func headerValueBytes(_ joined: [UInt8]) -> [UInt8] {
+        guard let colon = joined.firstIndex(of: UInt8(ascii: ":")) else { return [] }
+        return Array(joined[(colon + 1)...])
     }
 
     /// The value of a logical header, continuation lines unfolded, trimmed.
@@ -132,80 +243,160 @@ struct CleanupMessage {
         return String(decoding: joined, as: UTF8.self).trimmingPostfixSpaceCompat()
     }
 
-    private mutating func flushHeader() {
-        guard !pending.isEmpty else { return }
-        var lines = pending
-        pending = []
-        // header_size_limit: the rest of an oversized header is dropped.
-        var size = 0
-        var kept: [[UInt8]] = []
-        for l in lines {
-            if size + l.count > settings.headerSizeLimit {
-                let room = max(0, settings.headerSizeLimit - size)
-                if room > 0 { kept.append(Array(l[0..<room])) }
-                break
-            }
-            size += l.count + 1
-            kept.append(l)
-        }
-        lines = kept
-        guard !lines.isEmpty else { return }
-        headerBytes += size
-        processHeader(lines)
-    }
-
-    private mutating func processHeader(_ lines: [[UInt8]]) {
-        let name = Self.headerName(lines[0])
+    static func join(_ lines: [[UInt8]]) -> [UInt8] {
         var joined: [UInt8] = []
         for (i, l) in lines.enumerated() {
             if i > 0 { joined.append(0x0A) }
             joined += l
         }
-        if settings.filter && verdict == .accept {
-            let table = name.hasPrefix("content-") ? (settings.mimeHeaderChecks ?? settings.headerChecks) : settings.headerChecks
-            if let table {
-                let text = String(decoding: joined, as: UTF8.self)
-                do {
-                    if let actionText = try table(text) {
-                        switch apply(CheckAction.parse(actionText), part: "header", text: joined) {
-                        case .keep: break
-                        case .drop: return
-                        case .replace(let replacement):
-                            output.append(Array(replacement.utf8))
+        return joined
+    }
+
+    static func split(_ text: [UInt8]) -> [[UInt8]] {
+        text.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    }
+
+    private mutating func flushHeader(_ context: MimeHeaderContext) {
+        guard !pending.isEmpty else { return }
+        let lines = pending
+        pending = []
+        processHeader(lines, context: context)
+    }
+
+    /// One logical header: MIME bookkeeping, checks, then (primary headers)
+    /// counting, dropping, rewriting.
+    private mutating func processHeader(_ given: [[UInt8]], context: MimeHeaderContext) {
+        var lines = given
+        var joined = Self.join(lines)
+        var name = Self.headerName(lines[0])
+        var kind = HeaderKind.of(name)
+        if name == "content-type" && mime.contentType(Self.headerValueBytes(joined)) && settings.reportNesting
+            && outputOK {
+            logLines.append(log.mimeError("MIME nesting exceeds safety limit", joined))
+            let reason = "5.6.0 MIME nesting exceeds safety limit"
+            mimeError = reason
+            verdict = .reject(reason)
+        }
+        let table: (CheckLookup?, String)
+        if kind.contains(.mime) || context == .multipart {
+            table = (settings.mimeHeaderChecks, "mime_header_checks")
+        } else if context == .nested {
+            table = (settings.nestedHeaderChecks, "nested_header_checks")
+        } else {
+            table = (settings.headerChecks, "header_checks")
+        }
+        if filtering && outputOK, let lookup = table.0 {
+            do {
+                if let actionText = try lookup(String(decoding: joined, as: UTF8.self)) {
+                    switch apply(CheckAction.parse(actionText), part: "header", text: joined, map: table.1) {
+                    case .keep: break
+                    case .drop: return
+                    case .replace(let replacement):
+                        joined = Array(replacement.utf8)
+                        lines = Self.split(joined)
+                        name = Self.headerName(lines[0])
+                        kind = HeaderKind.of(name)
+                        if !Self.isHeader(lines[0]) || context != .primary || kind.contains(.mime) {
+                            for l in lines { emit(l) }
                             return
-                        case .prepend(let extra):
-                            output.append(Array(extra.utf8))
                         }
+                    case .prepend(let extra):
+                        for l in Self.split(Array(extra.utf8)) { emit(l) }
                     }
-                } catch {
-                    temporaryError = error.text
                 }
+            } catch {
+                temporaryError = error.text
             }
         }
+        guard context == .primary, !kind.contains(.mime) else {
+            for l in lines { emit(l) }
+            return
+        }
+        guard outputOK else { return }
+        seen.insert(name)
         switch name {
-        case "received", "delivered-to": hops += 1
+        case "received":
+            hops += 1
+            if hops == settings.hopcountLimit {
+                logLines.append("warning: \(settings.queueID): message rejected: hopcount exceeded")
+            }
         case "message-id", "resent-message-id":
-            let value = Self.headerValue(lines)
-            logLines.append("\(settings.queueID): \(name)=\(value)")
+            logLines.append("\(settings.queueID): \(name)=\(Self.headerValue(lines))")
             if name == "message-id" { messageIDLogged = true }
-        case "bcc", "resent-bcc":
-            seen.insert(name)
-            if settings.dropBcc { return }
         default: break
         }
-        seen.insert(name)
+        if kind.contains(.resent) { resent = true }
+        if settings.dropHeaders.contains(name) { return }
+        if !kind.isDisjoint(with: [.sender, .recipient]), let rewriter = settings.headerRewriter {
+            if let rewritten = rewriteAddresses(joined, nameLength: name.utf8.count, sender: kind.contains(.sender),
+                                                rewriter: rewriter) {
+                output += rewritten
+                return
+            }
+        }
         output += lines
+    }
+
+    /// The header with every address rewritten and the list folded, or nil
+    /// when no address changed (the header stays as it was).
+    private mutating func rewriteAddresses(_ joined: [UInt8], nameLength: Int, sender: Bool,
+                                           rewriter: HeaderAddressRewriter) -> [[UInt8]]? {
+        guard let colon = joined.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        var list = HeaderAddressParser.parse(Array(joined[(colon + 1)...]), limit: settings.tokenLimit)
+        var changed = false
+        for i in list.addressIndices {
+            guard case .address(let tokens) = list.items[i] else { continue }
+            do {
+                let result = try rewriter(HeaderAddressParser.externalForm(tokens), sender)
+                if result.changed {
+                    changed = true
+                    list.items[i] = .address(HeaderAddressParser.tokens(of: Array(HeaderAddressParser.quoteInternal(result.address).utf8), limit: 0)
+                        .tokens.filter { $0.kind != .comment })
+                }
+            } catch {
+                temporaryError = error.text
+                return nil
+            }
+        }
+        guard changed else { return nil }
+        let name = Array(joined[0..<min(nameLength, colon)])
+        return Self.fold(name + Array(": ".utf8) + list.text(oneAddressPerLine: true))
+    }
+
+    /// Joins one-address-per-line text into header lines as Postfix does:
+    /// an address goes on the current line while that line stays under 70
+    /// bytes; continuation lines start with a TAB.
+    static func fold(_ text: [UInt8]) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var current: [UInt8] = []
+        for (i, segment) in split(text).enumerated() {
+            if i == 0 {
+                current = segment
+            } else if current.count + 1 + segment.count < 70 {
+                current.append(0x20)
+                current += segment
+            } else {
+                lines.append(current)
+                current = segment
+            }
+        }
+        lines.append(current)
+        for i in lines.indices.dropFirst() where !(lines[i].first == 0x20 || lines[i].first == 0x09) {
+            lines[i].insert(0x09, at: 0)
+        }
+        return lines
     }
 
     private enum HeaderOutcome { case keep, drop, replace(String), prepend(String) }
 
     /// Performs `action` for a header or body line; logs as Postfix does.
-    private mutating func apply(_ action: CheckAction, part: String, text: [UInt8]) -> HeaderOutcome {
+    private mutating func apply(_ action: CheckAction, part: String, text: [UInt8], map: String) -> HeaderOutcome {
         switch action {
         case .reject(let t):
             let reason = CheckAction.rejectText(t)
             logLines.append(log.line("reject", part, text, optional: reason))
             verdict = .reject(reason)
+            filtering = false
         case .warn(let t):
             logLines.append(log.line("warning", part, text, optional: t))
         case .info(let t):
@@ -217,13 +408,27 @@ struct CleanupMessage {
         case .discard(let t):
             logLines.append(log.line("discard", part, text, optional: t))
             verdict = .discard
+            filtering = false
         case .redirect(let t):
+            guard t.contains("@") else {
+                logLines.append("warning: bad REDIRECT target \"\(t)\" in \(map) map, need user@domain")
+                break
+            }
             logLines.append(log.line("redirect", part, text, optional: t))
             redirect = t
+            filtering = false
         case .filter(let t):
+            guard t.contains(":") else {
+                logLines.append("warning: bad FILTER action syntax in \(map) map: \"\(t)\"")
+                break
+            }
             logLines.append(log.line("filter", part, text, optional: t))
             filterTarget = t
         case .bcc(let t):
+            guard t.contains("@") else {
+                logLines.append("warning: bad BCC address \"\(t)\" in \(map) map, need user@domain")
+                break
+            }
             logLines.append(log.line("bcc", part, text, optional: t))
             bccRecipients.append(t)
         case .prepend(let t):
@@ -232,36 +437,52 @@ struct CleanupMessage {
         case .replace(let t):
             logLines.append(log.line("replace", part, text, optional: t))
             return .replace(t)
+        case .strip(let t):
+            logLines.append(log.line("strip", part, text, optional: t))
+            return .drop
         case .ignore:
             return .drop
-        case .pass:
-            bodyChecksOff = true
+        case .pass(let t):
+            logLines.append(log.line("pass", part, text, optional: t))
+            filtering = false
         case .dunno, .ok:
             break
         case .unknown(let t):
-            logLines.append("warning: \(settings.queueID): unknown command in header/body check: \(t)")
+            logLines.append("warning: unknown command in \(map) map: \(t)")
         }
         return .keep
     }
 
-    private mutating func endHeaders() {
-        inHeaders = false
+    private mutating func endHeaderBlock(_ context: MimeHeaderContext) {
+        if context == .primary { endPrimaryHeaders() }
+        mime.endOfHeaders()
+        bodyOffset = 0
+    }
+
+    private mutating func endPrimaryHeaders() {
+        guard outputOK else { return }
+        let prefix = resent ? "Resent-" : ""
         if settings.addMissingHeaders {
-            if !seen.contains("message-id") {
+            if !seen.contains(resent ? "resent-message-id" : "message-id") {
                 let id = messageID()
-                output.append(Array("Message-Id: \(id)".utf8))
-                logLines.append("\(settings.queueID): message-id=\(id)")
-                messageIDLogged = true
+                output.append(Array("\(prefix)Message-Id: \(id)".utf8))
+                logLines.append("\(settings.queueID): \(prefix.lowercased())message-id=\(id)")
+                if !resent { messageIDLogged = true }
             }
-            if !seen.contains("date") {
-                output.append(Array("Date: \(Self.mailDate(settings.arrivalTime))".utf8))
+            if !seen.contains(resent ? "resent-date" : "date") {
+                output.append(Array("\(prefix)Date: \(Self.mailDate(settings.arrivalTime))".utf8))
             }
-            if !seen.contains("from") {
-                output.append(Array("From: \(Self.fromHeader(sender: settings.sender, fullName: settings.fullName))".utf8))
+            if !seen.contains(resent ? "resent-from" : "from") {
+                output.append(Array("\(prefix)From: \(Self.fromHeader(sender: settings.sender, fullName: settings.fullName))".utf8))
             }
-            if !settings.undisclosedRecipientsHeader.isEmpty
-                && seen.isDisjoint(with: ["to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"]) {
-                output.append(Array(settings.undisclosedRecipientsHeader.utf8))
+            // Any recipient header counts, Resent- or not (as Postfix 3.7).
+            let recipientHeaders: Set<String> = ["resent-to", "resent-cc", "resent-bcc", "to", "cc", "bcc"]
+            if !settings.undisclosedRecipientsHeader.isEmpty && seen.isDisjoint(with: recipientHeaders) {
+                if Self.isHeader(Array(settings.undisclosedRecipientsHeader.utf8)) {
+                    output.append(Array(settings.undisclosedRecipientsHeader.utf8))
+                } else {
+                    logLines.append("warning: bad undisclosed_recipients_header header: \(settings.undisclosedRecipientsHeader)")
+                }
             }
         }
         if !messageIDLogged {
@@ -270,14 +491,20 @@ struct CleanupMessage {
         }
     }
 
-    private mutating func body(_ line: [UInt8]) {
-        if settings.filter && !bodyChecksOff && verdict == .accept, let table = settings.bodyChecks {
+    private mutating func body(_ given: [UInt8]) {
+        var line = given
+        mime.bodyLine(line)
+        let offset = bodyOffset
+        bodyOffset += line.count + 1
+        if case .headers = mime.state { bodyOffset = 0 }
+        if filtering && outputOK && !line.isEmpty, let table = settings.bodyChecks,
+           settings.bodyChecksSizeLimit <= 0 || offset < settings.bodyChecksSizeLimit {
             do {
                 if let actionText = try table(String(decoding: line, as: UTF8.self)) {
-                    switch apply(CheckAction.parse(actionText), part: "body", text: line) {
+                    switch apply(CheckAction.parse(actionText), part: "body", text: line, map: "body_checks") {
                     case .drop: return
-                    case .replace(let r): output.append(Array(r.utf8)); return
-                    case .prepend(let p): output.append(Array(p.utf8))
+                    case .replace(let r): line = Array(r.utf8)
+                    case .prepend(let p): emit(Array(p.utf8))
                     case .keep: break
                     }
                 }
@@ -285,7 +512,7 @@ struct CleanupMessage {
                 temporaryError = error.text
             }
         }
-        output.append(line)
+        emit(line)
     }
 
     /// `<YYYYMMDDhhmmss.QID@myhostname>` (`<QID@myhostname>` with long IDs).

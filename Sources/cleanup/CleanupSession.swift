@@ -76,30 +76,77 @@ final class CleanupSession {
         envelope.attributes.first { $0.name == "rewrite_context" }?.value == "remote" ? .remote : .local
     }
 
-    /// trivial-rewrite, then canonical (sender or recipient side).
-    private func mapAddress(_ address: String, sender: Bool) throws(CleanupFailure) -> String {
-        guard !address.isEmpty else { return address }
-        var result: String
-        do { result = try rewriter.rewrite(rule: rule(), address: address) } catch {
+    /// The context for header addresses: local, remote when
+    /// $remote_header_rewrite_domain is set, or none (headers from remote
+    /// clients stay as they are).
+    private func headerRule() -> RewriteProtocol.Rule? {
+        if rule() == .local { return .local }
+        return settings.remoteHeaderRewriteDomain.isEmpty ? nil : .remote
+    }
+
+    /// trivial-rewrite on an internal-form address (quoted for the request).
+    private func rewrite(_ address: String, rule: RewriteProtocol.Rule) throws(CleanupFailure) -> String {
+        do {
+            let external = try rewriter.rewrite(rule: rule, address: HeaderAddressParser.quoteInternal(address))
+            return HeaderAddressParser.internalForm(external: external)
+        } catch {
             throw .status(.deferred, "4.3.0 \(error)")
         }
+    }
+
+    /// Canonical maps and masquerading for one address of class `cls`
+    /// (envelope_sender, envelope_recipient, header_sender, header_recipient).
+    private func canonicalize(_ address: String, sender: Bool, cls: String) throws(CleanupTemporaryError) -> String {
+        var lists: [AddressLookup] = []
+        if sender, let t = settings.senderCanonical, settings.senderCanonicalClasses.contains(cls) {
+            lists.append(CleanupSettings.addressLookup(t))
+        }
+        if !sender, let t = settings.recipientCanonical, settings.recipientCanonicalClasses.contains(cls) {
+            lists.append(CleanupSettings.addressLookup(t))
+        }
+        if let t = settings.canonical, settings.canonicalClasses.contains(cls) {
+            lists.append(CleanupSettings.addressLookup(t))
+        }
+        var result = try maps().canonical(address, tables: lists)
+        if !settings.masqueradeDomains.isEmpty && settings.masqueradeClasses.contains(cls) {
+            let s = settings
+            result = CleanupAddressMaps.masquerade(result, domains: s.masqueradeDomains,
+                                                   isException: { s.isMasqueradeException($0) })
+        }
+        return result
+    }
+
+    /// trivial-rewrite (envelope addresses always in the local context),
+    /// then canonical and masquerading (sender or recipient side).
+    private func mapAddress(_ address: String, sender: Bool) throws(CleanupFailure) -> String {
+        guard !address.isEmpty else { return address }
+        var result = try rewrite(address, rule: .local)
         if envelope.flags.contains(.mapOK) {
-            let cls = sender ? "envelope_sender" : "envelope_recipient"
-            var lists: [AddressLookup] = []
-            if sender, let t = settings.senderCanonical, settings.senderCanonicalClasses.contains(cls) {
-                lists.append(CleanupSettings.addressLookup(t))
-            }
-            if !sender, let t = settings.recipientCanonical, settings.recipientCanonicalClasses.contains(cls) {
-                lists.append(CleanupSettings.addressLookup(t))
-            }
-            if let t = settings.canonical, settings.canonicalClasses.contains(cls) {
-                lists.append(CleanupSettings.addressLookup(t))
-            }
-            do { result = try maps().canonical(result, tables: lists) } catch {
+            do { result = try canonicalize(result, sender: sender, cls: sender ? "envelope_sender" : "envelope_recipient") } catch {
                 throw .status(.deferred, "4.3.0 \(error.text)")
             }
         }
         return result
+    }
+
+    /// The rewriter for sender and recipient headers, or nil when headers
+    /// are not rewritten.
+    private func headerRewriter() -> HeaderAddressRewriter? {
+        guard let rule = headerRule() else { return nil }
+        let mapOK = envelope.flags.contains(.mapOK)
+        return { [self] (external: String, sender: Bool) throws(CleanupTemporaryError) -> (address: String, changed: Bool) in
+            let rewritten: String
+            do { rewritten = try rewriter.rewrite(rule: rule, address: external) } catch {
+                throw CleanupTemporaryError(text: "\(error)")
+            }
+            var changed = rewritten != external
+            var address = HeaderAddressParser.internalForm(external: rewritten)
+            if mapOK {
+                let mapped = try canonicalize(address, sender: sender, cls: sender ? "header_sender" : "header_recipient")
+                if mapped != address { changed = true; address = mapped }
+            }
+            return (address, changed)
+        }
     }
 
     private func maps() -> CleanupAddressMaps {
@@ -108,28 +155,47 @@ final class CleanupSession {
                                   recursionLimit: s.recursionLimit, expansionLimit: s.expansionLimit)
     }
 
-    /// Rewrites, maps and expands one recipient into final recipients.
-    private func recipients(for given: QueueRecipient) throws(CleanupFailure) -> [QueueRecipient] {
+    /// Rewrites, maps and expands one recipient into final recipients,
+    /// followed by its recipient_bcc_maps recipient (bcc = a BCC
+    /// recipient itself: no DSN, no further BCC).
+    private func recipients(for given: QueueRecipient, bcc: Bool = false) throws(CleanupFailure) -> [QueueRecipient] {
         let original = given.original ?? given.address
-        var rewritten: String
-        do { rewritten = try rewriter.rewrite(rule: rule(), address: given.address) } catch {
-            throw .status(.deferred, "4.3.0 \(error)")
-        }
-        let orcpt = given.dsnOriginalRecipient ?? ("rfc822;" + rewritten)
-        rewritten = try mapAddress(given.address, sender: false)
-        var finals = [rewritten]
+        let rewritten = try rewrite(given.address, rule: .local)
+        let orcpt = bcc ? nil : (given.dsnOriginalRecipient ?? ("rfc822;" + rewritten))
+        let mapped = try mapAddress(given.address, sender: false)
+        var finals = [mapped]
         if envelope.flags.contains(.mapOK), let virtual = settings.virtualAlias {
-            do { finals = try maps().expand(rewritten, table: CleanupSettings.addressLookup(virtual)) } catch {
+            do { finals = try maps().expand(mapped, table: CleanupSettings.addressLookup(virtual)) } catch {
                 throw .status(.deferred, "4.3.0 \(error.text)")
             }
         }
         var out: [QueueRecipient] = []
+        let notify = bcc ? CleanupSession.notifyNever : given.notifyFlags
         for address in finals {
-            let key = address.asciiLowercased() + "\n" + String(given.notifyFlags ?? 0)
+            let key = address.asciiLowercased() + "\n" + String(notify ?? 0)
             guard seenRecipients.insert(key).inserted else { continue }
             out.append(QueueRecipient(address: address, original: original, dsnOriginalRecipient: orcpt,
-                                      notifyFlags: given.notifyFlags))
-            lastRecipient = address
+                                      notifyFlags: notify))
+            if !bcc { lastRecipient = address }
+        }
+        if !bcc, envelope.flags.contains(.bccOK), let t = settings.recipientBcc {
+            let hit: (key: String, value: String)?
+            do { hit = try maps().find(mapped, in: CleanupSettings.addressLookup(t)) } catch {
+                throw .status(.deferred, "4.3.0 \(error.text)")
+            }
+            if let hit { out += try bccRecipients(hit.value) }
+        }
+        return out
+    }
+
+    /// DSN NOTIFY=NEVER, as Postfix gives every BCC recipient.
+    static let notifyNever = 1
+
+    /// The recipients of a BCC address list.
+    private func bccRecipients(_ list: String) throws(CleanupFailure) -> [QueueRecipient] {
+        var out: [QueueRecipient] = []
+        for address in list.splitList() {
+            out += try recipients(for: QueueRecipient(address: address, original: address), bcc: true)
         }
         return out
     }
@@ -172,24 +238,38 @@ final class CleanupSession {
         }
         guard sawEnvelope else { throw .status(.bad, CleanupProtocol.Status.bad.text) }
         var failure: (CleanupProtocol.Status, String)?
-        do {
+        do throws(CleanupFailure) {
             envelope.sender = try mapAddress(envelope.sender, sender: true)
+            if envelope.flags.contains(.bccOK), let t = settings.senderBcc, !envelope.sender.isEmpty {
+                let hit: (key: String, value: String)?
+                do { hit = try maps().find(envelope.sender, in: CleanupSettings.addressLookup(t)) } catch {
+                    throw CleanupFailure.status(.deferred, "4.3.0 \(error.text)")
+                }
+                if let hit { finalRecipients += try bccRecipients(hit.value) }
+            }
             for r in rawRecipients { finalRecipients += try recipients(for: r) }
-        } catch CleanupFailure.status(let s, let t) {
-            failure = (s, t)
+        } catch {
+            if case .status(let s, let t) = error { failure = (s, t) }
         }
 
         let qid = w.id
         let attr = { (name: String) in self.envelope.attributes.first { $0.name == name }?.value }
         let now = Int(time(nil))
-        let local = rule() == .local
         var ms = CleanupMessage.Settings()
         ms.headerChecks = CleanupSettings.checkLookup(settings.headerChecks)
         ms.mimeHeaderChecks = CleanupSettings.checkLookup(settings.mimeHeaderChecks)
+        ms.nestedHeaderChecks = CleanupSettings.checkLookup(settings.nestedHeaderChecks)
         ms.bodyChecks = CleanupSettings.checkLookup(settings.bodyChecks)
         ms.filter = envelope.flags.contains(.filter)
-        ms.addMissingHeaders = local || settings.alwaysAddMissingHeaders
-        ms.dropBcc = local
+        ms.addMissingHeaders = headerRule() != nil || settings.alwaysAddMissingHeaders
+        ms.dropHeaders = settings.dropHeaders
+        ms.headerRewriter = headerRewriter()
+        ms.tokenLimit = settings.tokenLimit
+        ms.bodyChecksSizeLimit = settings.bodyChecksSizeLimit
+        ms.mime = !settings.disableMime
+        ms.mimeNestingLimit = settings.mimeNestingLimit
+        ms.mimeBoundaryLengthLimit = settings.mimeBoundaryLengthLimit
+        ms.reportNesting = settings.reportNesting
         ms.headerSizeLimit = settings.headerSizeLimit
         ms.hopcountLimit = settings.hopcountLimit
         ms.myhostname = settings.myhostname
@@ -274,8 +354,11 @@ final class CleanupSession {
         if let failure { throw .status(failure.0, failure.1) }
         if tooBig { throw .status(.size, CleanupProtocol.Status.size.text) }
         if let t = message.temporaryError { throw .status(.deferred, "4.3.0 \(t)") }
-        if message.hops > settings.hopcountLimit {
-            MailLog.info("\(qid): reject: hopcount exceeded from \(logContext.origin); from=<\(envelope.sender)>")
+        if message.hops >= settings.hopcountLimit {
+            if envelope.flags.contains(.bounce) {
+                MailLog.warning("connect to private/bounce: bounce service not available")
+                throw .status(.deferred, "4.3.0 bounce service not available")
+            }
             throw .status(.hops, CleanupProtocol.Status.hops.text)
         }
         switch message.verdict {
@@ -294,31 +377,14 @@ final class CleanupSession {
             break
         }
 
+        // Extracted recipients (each with its recipient_bcc_maps result),
+        // then always_bcc, then BCC actions of header/body checks.
         var extractedFinal: [QueueRecipient] = []
         for r in extracted { extractedFinal += try recipients(for: r) }
-        // BCC actions, always_bcc, sender_bcc_maps, recipient_bcc_maps.
-        var bcc = message.bccRecipients
-        if envelope.flags.contains(.bccOK) {
-            if !settings.alwaysBcc.isEmpty { bcc.append(settings.alwaysBcc) }
-            do {
-                if let t = settings.senderBcc, !envelope.sender.isEmpty,
-                   let hit = try maps().find(envelope.sender, in: CleanupSettings.addressLookup(t)) {
-                    bcc.append(hit.value)
-                }
-                if let t = settings.recipientBcc {
-                    for r in finalRecipients + extractedFinal {
-                        if let hit = try maps().find(r.address, in: CleanupSettings.addressLookup(t)) { bcc.append(hit.value) }
-                    }
-                }
-            } catch {
-                throw .status(.deferred, "4.3.0 \(error.text)")
-            }
+        if envelope.flags.contains(.bccOK) && !settings.alwaysBcc.isEmpty {
+            extractedFinal += try bccRecipients(settings.alwaysBcc)
         }
-        for b in bcc {
-            for address in b.splitList() {
-                extractedFinal += try recipients(for: QueueRecipient(address: address))
-            }
-        }
+        for b in message.bccRecipients { extractedFinal += try bccRecipients(b) }
         if finalRecipients.isEmpty && extractedFinal.isEmpty {
             throw .status(.recipients, CleanupProtocol.Status.recipients.text)
         }

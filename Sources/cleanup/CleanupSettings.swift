@@ -10,6 +10,7 @@ final class CleanupSettings {
     let queue: QueueDirectory
     let headerChecks: TableList?
     let mimeHeaderChecks: TableList?
+    let nestedHeaderChecks: TableList?
     let bodyChecks: TableList?
     let canonical: TableList?
     let senderCanonical: TableList?
@@ -35,6 +36,18 @@ final class CleanupSettings {
     let expansionLimit: Int
     let contentFilter: String
     let qmgrTrigger: String
+    let masqueradeDomains: [String]
+    let masqueradeExceptions: Set<String>
+    let masqueradeExceptionTables: TableList?
+    let masqueradeClasses: Set<String>
+    let remoteHeaderRewriteDomain: String
+    let bodyChecksSizeLimit: Int
+    let disableMime: Bool
+    let mimeNestingLimit: Int
+    let mimeBoundaryLengthLimit: Int
+    let reportNesting: Bool
+    let dropHeaders: Set<String>
+    let tokenLimit: Int
 
     init(config: MailConfig) throws(LookupError) {
         self.config = config
@@ -48,6 +61,7 @@ final class CleanupSettings {
         func classes(_ name: String) -> Set<String> { Set(config.value(name).splitList().map { $0.lowercased() }) }
         headerChecks = try tables("header_checks")
         mimeHeaderChecks = try tables("mime_header_checks")
+        nestedHeaderChecks = try tables("nested_header_checks")
         bodyChecks = try tables("body_checks")
         canonical = try tables("canonical_maps")
         senderCanonical = try tables("sender_canonical_maps")
@@ -77,6 +91,29 @@ final class CleanupSettings {
         contentFilter = config.value("content_filter").trimmingPostfixSpace()
         let qmgr = config.value("queue_service_name")
         qmgrTrigger = queue.path + "/public/" + (qmgr.isEmpty ? "qmgr" : qmgr)
+        masqueradeDomains = config.value("masquerade_domains").splitList()
+        let exceptions = config.value("masquerade_exceptions").splitList()
+        masqueradeExceptions = Set(exceptions.filter { !$0.contains(":") }.map { $0.asciiLowercased() })
+        let exceptionTables = exceptions.filter { $0.contains(":") }
+        masqueradeExceptionTables = exceptionTables.isEmpty ? nil
+            : try TableList(parameter: "masquerade_exceptions", value: exceptionTables.joined(separator: ", "), context: context)
+        masqueradeClasses = classes("masquerade_classes")
+        remoteHeaderRewriteDomain = config.value("remote_header_rewrite_domain").trimmingPostfixSpace()
+        bodyChecksSizeLimit = int("body_checks_size_limit", 51200)
+        disableMime = config.bool("disable_mime_input_processing")
+        mimeNestingLimit = int("mime_nesting_limit", 100)
+        mimeBoundaryLengthLimit = max(1, int("mime_boundary_length_limit", 2048))
+        reportNesting = headerChecks != nil || mimeHeaderChecks != nil || nestedHeaderChecks != nil
+            || ["strict_8bitmime", "strict_7bit_headers", "strict_8bitmime_body", "strict_mime_encoding_domain"]
+                .contains { config.bool($0) }
+        dropHeaders = Set(config.value("message_drop_headers").splitList().map { $0.asciiLowercased() })
+        tokenLimit = int("header_address_token_limit", 10240)
+    }
+
+    /// masquerade_exceptions: local parts that are never masqueraded.
+    func isMasqueradeException(_ local: String) -> Bool {
+        if masqueradeExceptions.contains(local.asciiLowercased()) { return true }
+        return ((try? masqueradeExceptionTables?.find(local)) ?? nil) != nil
     }
 
     /// True when `domain` is $myorigin or matches $mydestination.

@@ -3,13 +3,17 @@
 // forwarding) speak Global/CleanupProtocol.swift: cleanup creates the queue
 // file in `incoming` and sends its ID, reads the envelope and content,
 // rewrites addresses through trivial-rewrite (local or remote context),
-// applies canonical_maps / sender_canonical_maps / recipient_canonical_maps,
-// virtual_alias_maps expansion (recursion and expansion limits), removes
-// duplicate recipients, runs header_checks, mime_header_checks and
-// body_checks (IGNORE, REJECT, WARN, INFO, HOLD, DISCARD, REDIRECT, FILTER,
-// BCC, PREPEND, REPLACE, DUNNO, OK, PASS), adds missing Message-Id, Date
-// and From headers for local submissions (or with always_add_missing_headers),
-// drops Bcc headers of local submissions, enforces header_size_limit,
+// applies canonical_maps / sender_canonical_maps / recipient_canonical_maps
+// and masquerade_domains (per class), virtual_alias_maps expansion
+// (recursion and expansion limits), removes duplicate recipients, follows
+// the MIME structure to run header_checks, mime_header_checks,
+// nested_header_checks and body_checks (IGNORE, REJECT, WARN, INFO, HOLD,
+// DISCARD, REDIRECT, FILTER, BCC, PREPEND, REPLACE, STRIP, DUNNO, OK, PASS),
+// rewrites the addresses of sender and recipient headers (local context,
+// or remote with remote_header_rewrite_domain), adds missing
+// (Resent-)Message-Id, Date and From headers when headers are rewritten
+// (or with always_add_missing_headers), drops $message_drop_headers,
+// enforces header_size_limit,
 // message_size_limit and hopcount_limit, adds always_bcc, sender_bcc_maps
 // and recipient_bcc_maps recipients, records content_filter and FILTER
 // for qmgr, writes the file with QueueFileWriter (fsync, then rename) and
@@ -24,8 +28,14 @@
 // clients on private/cleanup and to trivial-rewrite; message content is
 // untrusted and handled as bytes. Tables are opened before privileges are
 // dropped; a table that cannot be opened is fatal.
-// STANDARDS: RFC 5322 (header syntax, Message-ID, Date, From).
-// CONFIGURATION PARAMETERS: header_checks, mime_header_checks, body_checks,
+// STANDARDS: RFC 5322 (header syntax, address lists, Message-ID, Date,
+// From), RFC 2045/2046 (MIME structure).
+// CONFIGURATION PARAMETERS: header_checks, mime_header_checks,
+// nested_header_checks, body_checks, body_checks_size_limit,
+// disable_mime_input_processing, mime_nesting_limit,
+// mime_boundary_length_limit, masquerade_domains, masquerade_exceptions,
+// masquerade_classes, remote_header_rewrite_domain, message_drop_headers,
+// header_address_token_limit,
 // canonical_maps, sender_canonical_maps, recipient_canonical_maps,
 // canonical_classes, sender_canonical_classes, recipient_canonical_classes,
 // virtual_alias_maps, virtual_alias_recursion_limit,
@@ -36,9 +46,8 @@
 // myhostname, myorigin, mydestination, queue_directory, hash_queue_names,
 // hash_queue_depth, enable_long_queue_ids, queue_service_name,
 // rewrite_service_name, ipc_timeout, max_idle, max_use.
-// LIMITS (not yet): masquerade_domains, header address rewriting
-// (To: user -> user@$myorigin), MIME structure (nested_header_checks),
-// Milters, delay_warning_time (W record), bouncing rejected local mail.
+// LIMITS (not yet): Milters, delay_warning_time (W record), bouncing
+// rejected local mail (deferred instead), strict_8bitmime and friends.
 import Glibc
 import Util
 import Global

@@ -1,0 +1,79 @@
+// Global/HeaderAddressParser: tokens, grouping into addresses, Postfix's
+// output spacing, and hostile input. Expected texts come from Postfix
+// 3.7.11 rewriting the same headers (cleanup, local context).
+import Testing
+@testable import cleanup
+import Global
+
+@Suite struct HeaderAddressParserTests {
+    func addresses(_ text: String) -> [String] { HeaderAddressParser.parse(text).addresses }
+    func roundTrip(_ text: String) -> String {
+        String(decoding: HeaderAddressParser.parse(text).text(), as: UTF8.self)
+    }
+
+    @Test func tokenKinds() {
+        let (t, cut) = HeaderAddressParser.tokens(of: Array("\"a b\" (c (d)) <x@[1.2.3.4]>;".utf8))
+        #expect(!cut)
+        #expect(t.map(\.kind) == [.quoted, .comment, .special, .atom, .special, .domainLiteral, .special, .special])
+        #expect(t[0].text == Array("a b".utf8))
+        #expect(t[1].text == Array("(c (d))".utf8))
+        #expect(t[5].text == Array("1.2.3.4".utf8))
+    }
+
+    @Test func addressForms() {
+        #expect(addresses("Al (the boss) <al>") == ["al"])
+        #expect(addresses("bob, Carol <carol>, (comment) dave (Dave D)") == ["bob", "carol", "dave"])
+        #expect(addresses("grp: e, f;, \"quoted user\"@host") == ["e", "f", "quoted user@host"])
+        #expect(addresses("a b c") == ["a", "b", "c"])
+        #expect(addresses("a.b. c@d") == ["a.b.c@d"])
+        #expect(addresses("<>") == [])
+        #expect(addresses("undisclosed-recipients:;") == [])
+        #expect(addresses("\"Smith, J\" <j@x.test>, root@y") == ["j@x.test", "root@y"])
+    }
+
+    @Test func postfixSpacing() {
+        #expect(roundTrip("Al   (the boss)<al@x>") == "Al (the boss) <al@x>")
+        #expect(roundTrip("(comment) dave (Dave D)") == "dave (comment) (Dave D)")
+        #expect(roundTrip("<user@host> (c1) (c2)") == "<user@host>(c1) (c2)")
+        #expect(roundTrip("grp: e, f;, \"quoted user\"@host") == "grp: e, f;, \"quoted user\"@host")
+        #expect(roundTrip("\"a\\\"b\" <x>") == "\"a\\\"b\" <x>")
+        #expect(roundTrip("<>") == "<>")
+        #expect(roundTrip("a b") == "a, b")
+    }
+
+    @Test func quoting() {
+        #expect(HeaderAddressParser.quoteInternal("quoted user@host") == "\"quoted user\"@host")
+        #expect(HeaderAddressParser.quoteInternal("@route") == "\"\"@route")
+        #expect(HeaderAddressParser.quoteInternal("a.b@c") == "a.b@c")
+        #expect(HeaderAddressParser.quoteInternal("a..b@c") == "\"a..b\"@c")
+        #expect(HeaderAddressParser.internalForm(external: "\"a b\"@c") == "a b@c")
+    }
+
+    @Test func hostileInputNeverCrashes() {
+        let cases = ["\"unterminated", "(unbalanced ((", "[literal", "<<<<", ">>>>", "<a@b", "a@b>", ";;;:::", ":",
+                     "\\", "\"\\", "(\\", "@", ",,,,", "<>>", "a:b:c;d;e", String(repeating: "(", count: 10000)]
+        for c in cases {
+            let list = HeaderAddressParser.parse(c)
+            _ = list.text(oneAddressPerLine: true)
+            _ = list.addresses
+        }
+        #expect(HeaderAddressParser.parse("(a(b)").items == [.token(HeaderAddressToken(.comment, "(a(b))"))])
+    }
+
+    @Test func tokenLimit() {
+        let huge = Array(repeating: "a@b", count: 50000).joined(separator: ", ")
+        let list = HeaderAddressParser.parse(huge, limit: 10240)
+        #expect(list.truncated)
+        #expect(list.addresses.count <= 10240 / 4 + 1)
+        #expect(!HeaderAddressParser.parse("a@b, c@d", limit: 10240).truncated)
+    }
+
+    @Test func foldingAsPostfix() {
+        let text = "To: " + "bob@example.test,\nCarol <carol@example.test>,\ndave@example.test (comment) (Dave D),\n"
+            + "grp: e@example.test,\nf@example.test;,\n\"quoted user\"@host"
+        let lines = CleanupMessage.fold(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines == ["To: bob@example.test, Carol <carol@example.test>,",
+                          "\tdave@example.test (comment) (Dave D), grp: e@example.test,",
+                          "\tf@example.test;, \"quoted user\"@host"])
+    }
+}
