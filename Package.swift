@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "mailq", targets: ["mailq"]),
         .executable(name: "postsuper", targets: ["postsuper"]),
         .executable(name: "bounce", targets: ["bounce"]),
+        .executable(name: "flush", targets: ["flush"]),
     ],
     targets: [
         shim("COpenSSL", link: ["ssl", "crypto"]),
@@ -82,10 +83,11 @@ let package = Package(
         .executableTarget(name: "discard", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .executableTarget(name: "error", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .executableTarget(name: "showq", dependencies: ["Util", "Global", "ServerSkeleton"]),
-        .executableTarget(name: "postqueue", dependencies: ["Util", "Global"]),
+        .executableTarget(name: "postqueue", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "mailq", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postsuper", dependencies: ["Util", "Global"]),
         .executableTarget(name: "bounce", dependencies: ["Util", "Global", "ServerSkeleton"]),
+        .executableTarget(name: "flush", dependencies: ["Util", "Global", "Tables", "ServerSkeleton"]),
 
         .testTarget(name: "UtilTests", dependencies: ["Util"]),
         .testTarget(name: "GlobalTests", dependencies: ["Util", "Global"]),
@@ -97,6 +99,7 @@ let package = Package(
         .testTarget(name: "RewriteTests", dependencies: ["Util", "Global", "Tables", "trivial-rewrite"]),
         .testTarget(name: "QueueManagerTests", dependencies: ["Util", "Global", "qmgr"]),
         .testTarget(name: "BounceTests", dependencies: ["Util", "Global", "bounce"]),
+        .testTarget(name: "FlushTests", dependencies: ["Util", "Global", "Tables", "flush"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],

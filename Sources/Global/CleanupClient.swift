@@ -92,11 +92,13 @@ public final class CleanupClient {
         try writeRecord(continued: false, line)
     }
 
-    /// Ends the content, sends the extracted recipients and reads the verdict.
-    public func finish(extracted: [QueueRecipient] = []) throws(CleanupClientError) -> CleanupReply {
+    /// Ends the content, sends the extracted recipients and the client's
+    /// actions (smtpd access maps), and reads the verdict.
+    public func finish(extracted: [QueueRecipient] = [], actions: CleanupActions = CleanupActions())
+        throws(CleanupClientError) -> CleanupReply {
         stream.write([QueueRecordType.extracted.rawValue, 0])
         for r in extracted { stream.write(CleanupProtocol.recipientList(r).encoded()) }
-        stream.write(CleanupProtocol.marker(.end).encoded())
+        stream.write(CleanupProtocol.endList(actions).encoded())
         do {
             try stream.flush()
             let reply = try AttributeCodec.read(from: stream)

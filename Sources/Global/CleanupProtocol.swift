@@ -22,7 +22,12 @@
 //   client: type=content
 //   client: N/L records, one message line each (L = continued), then X
 //   client: type=recipient ...               (extracted recipients: sendmail -t)
-//   client: type=end
+//   client: type=end [flags=N] [filter=TRANSPORT:NEXTHOP] [redirect=ADDR]
+//           [bcc=ADDR]...                    (what smtpd's access maps
+//                                             decided, up to end of data:
+//                                             HOLD/DISCARD flags, FILTER,
+//                                             REDIRECT, BCC; Postfix's
+//                                             extracted FILT/RDR/FLGS/RCPT)
 //   server: status=N reason=TEXT             (only after the file is fsynced
 //                                             and renamed, or removed)
 //
@@ -52,6 +57,9 @@ public enum CleanupProtocol {
         public static let notifyFlags = "notify_flags"
         public static let status = "status"
         public static let reason = "reason"
+        public static let filter = "filter"
+        public static let redirect = "redirect"
+        public static let bcc = "bcc"
     }
 
     /// `type=` values of client lists.
@@ -164,6 +172,30 @@ public enum CleanupProtocol {
                               dsnOriginalRecipient: list[Attribute.dsnOriginalRecipient], notifyFlags: notify)
     }
 
+    /// The `type=end` list with the client's actions.
+    public static func endList(_ actions: CleanupActions) -> AttributeList {
+        var list = marker(.end)
+        let flags = actions.flags.intersection([.hold, .discard])
+        if !flags.isEmpty { list.append(Attribute.flags, String(flags.rawValue)) }
+        if let f = actions.filter { list.append(Attribute.filter, f) }
+        if let r = actions.redirect { list.append(Attribute.redirect, r) }
+        for b in actions.bcc { list.append(Attribute.bcc, b) }
+        return list
+    }
+
+    /// Decodes the actions of a `type=end` list (only HOLD and DISCARD
+    /// flags are taken from it).
+    public static func actions(from list: AttributeList) throws(AttributeError) -> CleanupActions {
+        var actions = CleanupActions()
+        if list[Attribute.flags] != nil {
+            actions.flags = Flags(rawValue: try list.requireInt(Attribute.flags)).intersection([.hold, .discard])
+        }
+        actions.filter = list[Attribute.filter]
+        actions.redirect = list[Attribute.redirect]
+        actions.bcc = list.pairs.filter { $0.0 == Attribute.bcc }.map { $0.1 }
+        return actions
+    }
+
     /// A list with just `type=T`.
     public static func marker(_ type: ListType) -> AttributeList {
         AttributeList([(Attribute.type, type.rawValue)])
@@ -173,4 +205,26 @@ public enum CleanupProtocol {
     public static func reply(_ status: Status, _ reason: String) -> AttributeList {
         AttributeList([(Attribute.status, String(status.rawValue)), (Attribute.reason, reason)])
     }
+}
+
+/// What a client's access rules decided about a message, for cleanup to
+/// carry out: hold or discard it, send it through a content filter, redirect
+/// it, or copy it to more recipients (smtpd access maps: HOLD, DISCARD,
+/// FILTER, REDIRECT, BCC).
+public struct CleanupActions: Sendable, Equatable {
+    /// `.hold` and/or `.discard`.
+    public var flags: CleanupProtocol.Flags = []
+    /// `transport:nexthop`.
+    public var filter: String?
+    public var redirect: String?
+    public var bcc: [String] = []
+
+    public init(flags: CleanupProtocol.Flags = [], filter: String? = nil, redirect: String? = nil, bcc: [String] = []) {
+        self.flags = flags
+        self.filter = filter
+        self.redirect = redirect
+        self.bcc = bcc
+    }
+
+    public var isEmpty: Bool { flags.isEmpty && filter == nil && redirect == nil && bcc.isEmpty }
 }

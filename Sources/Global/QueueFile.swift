@@ -180,30 +180,41 @@ public final class QueueFileWriter {
         pending.removeAll(keepingCapacity: true)
     }
 
-    /// Finishes the file: rewrites `C` in place (content size from the end
-    /// of `M` to `X`, data offset, recipient count, qmgr flags, content
-    /// length), moves it to `destination` when that is another queue (hold),
-    /// sets mode 0700 | `extraMode` and fsyncs file and directory.
-    /// `recipientCount`/`qmgrFlags`/`smtputf8` override the computed values
-    /// when given.
+    /// Writes out what is buffered and rewrites `C` in place (content size
+    /// from the end of `M` to `X`, data offset, recipient count, qmgr
+    /// flags, content length), leaving the file mode 0600 ("being
+    /// written"): readers that do not check the mode (the bounce daemon
+    /// returning a message cleanup rejected) can read it; qmgr cannot.
+    public func writeOut(recipientCount: Int? = nil, qmgrFlags: Int? = nil, smtputf8: Int = 0) throws(QueueFileError) {
+        precondition(!finished, "write after commit")
+        try flush()
+        if let at = sizeRecordOffset {
+            guard let m = messageEnd, let x = extractedStart, x >= m else {
+                throw QueueFileError.corrupt("queue file without message content and extracted markers")
+            }
+            let size = QueueSizeRecord(contentSize: x - m, dataOffset: m,
+                                       recipientCount: recipientCount ?? self.recipientCount,
+                                       qmgrFlags: qmgrFlags ?? (notifyUnion << 1),
+                                       contentLength: x - m, smtputf8: smtputf8)
+            let payload = size.payload
+            let start = at + 1 + QueueRecordLength.encode(payload.count).count
+            let n = payload.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(start)) }
+            if n != payload.count { throw QueueFileError.system("rewrite size record \(currentPath)", errno) }
+        }
+    }
+
+    /// The file's path now (under its queue ID).
+    public var path: String { currentPath }
+
+    /// Finishes the file: `writeOut()`, then moves it to `destination` when
+    /// that is another queue (hold), sets mode 0700 | `extraMode` and
+    /// fsyncs file and directory. `recipientCount`/`qmgrFlags`/`smtputf8`
+    /// override the computed values when given.
     public func commit(extraMode: mode_t = 0, recipientCount: Int? = nil, qmgrFlags: Int? = nil,
                        smtputf8: Int = 0, destination: String? = nil) throws(QueueFileError) {
         precondition(!finished, "commit twice")
         do {
-            try flush()
-            if let at = sizeRecordOffset {
-                guard let m = messageEnd, let x = extractedStart, x >= m else {
-                    throw QueueFileError.corrupt("queue file without message content and extracted markers")
-                }
-                let size = QueueSizeRecord(contentSize: x - m, dataOffset: m,
-                                           recipientCount: recipientCount ?? self.recipientCount,
-                                           qmgrFlags: qmgrFlags ?? (notifyUnion << 1),
-                                           contentLength: x - m, smtputf8: smtputf8)
-                let payload = size.payload
-                let start = at + 1 + QueueRecordLength.encode(payload.count).count
-                let n = payload.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(start)) }
-                if n != payload.count { throw QueueFileError.system("rewrite size record \(currentPath)", errno) }
-            }
+            try writeOut(recipientCount: recipientCount, qmgrFlags: qmgrFlags, smtputf8: smtputf8)
             if let destination, destination != queue {
                 let relative = directory.relativePath(queue: destination, id: id)
                 try directory.createParents(of: relative)

@@ -101,7 +101,15 @@ struct CleanupMessage {
     private(set) var output: [[UInt8]] = []
     /// Info-level log lines ("QID: ...") and warnings, in order.
     private(set) var logLines: [String] = []
-    private(set) var verdict: ContentVerdict = .accept
+    /// The outcome: a check's REJECT or DISCARD, else a MIME error's
+    /// reject, else accept.
+    var verdict: ContentVerdict {
+        if checkVerdict == .accept, let e = mimeError { return .reject(e) }
+        return checkVerdict
+    }
+    /// What the checks decided; a MIME error does not stop the checks
+    /// (Postfix goes on logging them), so it is kept apart.
+    private var checkVerdict: ContentVerdict = .accept
     private(set) var hold = false
     private(set) var holdReason = ""
     private(set) var redirect: String?
@@ -137,7 +145,7 @@ struct CleanupMessage {
     var inHeaderBlock: Bool { mime.state == .headers(.primary) }
 
     /// Output may still be written (no reject, no discard).
-    private var outputOK: Bool { verdict == .accept }
+    private var outputOK: Bool { checkVerdict == .accept }
 
     /// Feeds one message line (without its terminator).
     mutating func add(line: [UInt8]) {
@@ -159,6 +167,9 @@ struct CleanupMessage {
             if line.isEmpty {
                 emit(line)
             } else {
+                // The primary headers always end with an empty line, as
+                // Postfix writes it; a message without one gets it here.
+                if context == .primary { emit([]) }
                 add(line: line)
             }
         case .body:
@@ -174,8 +185,16 @@ struct CleanupMessage {
         }
     }
 
+    /// After a REJECT the primary headers are still kept (unchecked), as
+    /// Postfix keeps them: a local message comes back to its sender with
+    /// them; the body is not kept.
     private mutating func emit(_ line: [UInt8]) {
-        if outputOK { output.append(line) }
+        if outputOK || (rejected && inHeaderBlock) { output.append(line) }
+    }
+
+    private var rejected: Bool {
+        if case .reject = checkVerdict { return true }
+        return false
     }
 
     /// Adds one physical line to the pending header within $header_size_limit:
@@ -271,11 +290,10 @@ struct CleanupMessage {
         var name = Self.headerName(lines[0])
         var kind = HeaderKind.of(name)
         if name == "content-type" && mime.contentType(Self.headerValueBytes(joined)) && settings.reportNesting
-            && outputOK {
+            && outputOK && mimeError == nil {
             logLines.append(log.mimeError("MIME nesting exceeds safety limit", joined))
             let reason = "5.6.0 MIME nesting exceeds safety limit"
             mimeError = reason
-            verdict = .reject(reason)
         }
         let table: (CheckLookup?, String)
         if kind.contains(.mime) || context == .multipart {
@@ -312,12 +330,18 @@ struct CleanupMessage {
             for l in lines { emit(l) }
             return
         }
-        guard outputOK else { return }
+        guard outputOK else {
+            if rejected {
+                seen.insert(name)
+                for l in lines { emit(l) }
+            }
+            return
+        }
         seen.insert(name)
         switch name {
         case "received":
             hops += 1
-            if hops == settings.hopcountLimit {
+            if hops >= settings.hopcountLimit {
                 logLines.append("warning: \(settings.queueID): message rejected: hopcount exceeded")
             }
         case "message-id", "resent-message-id":
@@ -395,7 +419,7 @@ struct CleanupMessage {
         case .reject(let t):
             let reason = CheckAction.rejectText(t)
             logLines.append(log.line("reject", part, text, optional: reason))
-            verdict = .reject(reason)
+            checkVerdict = .reject(reason)
             filtering = false
         case .warn(let t):
             logLines.append(log.line("warning", part, text, optional: t))
@@ -407,7 +431,7 @@ struct CleanupMessage {
             holdReason = t
         case .discard(let t):
             logLines.append(log.line("discard", part, text, optional: t))
-            verdict = .discard
+            checkVerdict = .discard
             filtering = false
         case .redirect(let t):
             guard t.contains("@") else {
@@ -460,7 +484,9 @@ struct CleanupMessage {
     }
 
     private mutating func endPrimaryHeaders() {
-        guard outputOK else { return }
+        // A rejected message still gets its missing headers (the notice
+        // returns them), but no `message-id=<>` line.
+        guard outputOK || rejected else { return }
         let prefix = resent ? "Resent-" : ""
         if settings.addMissingHeaders {
             if !seen.contains(resent ? "resent-message-id" : "message-id") {
@@ -485,7 +511,7 @@ struct CleanupMessage {
                 }
             }
         }
-        if !messageIDLogged {
+        if !messageIDLogged && !rejected {
             logLines.append("\(settings.queueID): message-id=<>")
             messageIDLogged = true
         }

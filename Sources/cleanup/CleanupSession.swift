@@ -288,10 +288,13 @@ final class CleanupSession {
         logContext.helo = attr("log_helo_name")
         var message = CleanupMessage(settings: ms, log: logContext)
         var logged = 0
+        let discarding = envelope.flags.contains(.discard)
         func flushLog() {
             let lines = message.logLines
             while logged < lines.count {
                 let line = lines[logged]
+                // A message the client discards is not logged by cleanup.
+                if discarding && !line.hasPrefix("warning: ") { logged += 1; continue }
                 if line.hasPrefix("warning: ") { MailLog.warning(String(line.dropFirst(9))) } else { MailLog.info(line) }
                 logged += 1
             }
@@ -326,7 +329,10 @@ final class CleanupSession {
                 throw .status(.bad, CleanupProtocol.Status.bad.text)
             }
             size += payload.count + (type == QueueRecordType.normal.rawValue ? 1 : 0)
-            if settings.messageSizeLimit > 0 && size > settings.messageSizeLimit { tooBig = true }
+            if settings.messageSizeLimit > 0 && size > settings.messageSizeLimit && !tooBig {
+                tooBig = true
+                MailLog.warning("\(qid): queue file size limit exceeded")
+            }
             if tooBig || failure != nil { continue }
             current += payload
             if type == QueueRecordType.normal.rawValue {
@@ -339,11 +345,19 @@ final class CleanupSession {
         message.finish()
         flushLog()
 
-        // Extracted recipients, up to type=end.
+        // Extracted recipients, up to type=end (which carries the
+        // client's access-map actions).
         var extracted: [QueueRecipient] = []
+        var actions = CleanupActions()
         while true {
             let list = try readList()
-            if list[CleanupProtocol.Attribute.type] == "end" { break }
+            if list[CleanupProtocol.Attribute.type] == "end" {
+                do { actions = try CleanupProtocol.actions(from: list) } catch {
+                    MailLog.warning("\(error) in input from cleanup socket")
+                    throw .status(.bad, CleanupProtocol.Status.bad.text)
+                }
+                break
+            }
             guard list[CleanupProtocol.Attribute.type] == "recipient" else {
                 throw .status(.bad, CleanupProtocol.Status.bad.text)
             }
@@ -351,78 +365,157 @@ final class CleanupSession {
                 throw .status(.bad, CleanupProtocol.Status.bad.text)
             }
         }
+        envelope.flags.formUnion(actions.flags)
         if let failure { throw .status(failure.0, failure.1) }
-        if tooBig { throw .status(.size, CleanupProtocol.Status.size.text) }
         if let t = message.temporaryError { throw .status(.deferred, "4.3.0 \(t)") }
-        if message.hops >= settings.hopcountLimit {
-            if envelope.flags.contains(.bounce) {
-                MailLog.warning("connect to private/bounce: bounce service not available")
-                throw .status(.deferred, "4.3.0 bounce service not available")
-            }
-            throw .status(.hops, CleanupProtocol.Status.hops.text)
+        // A message discarded by the client's access rules: no file, no
+        // log line from cleanup (smtpd logged the action), success.
+        if envelope.flags.contains(.discard) { return }
+        var rejection: (CleanupProtocol.Status, String)?
+        if tooBig {
+            rejection = (.size, CleanupProtocol.Status.size.text)
+        } else if message.hops >= settings.hopcountLimit {
+            rejection = (.hops, CleanupProtocol.Status.hops.text)
+        } else if case .reject(let reason) = message.verdict {
+            rejection = (.content, reason)
         }
-        switch message.verdict {
-        case .reject(let reason):
-            if envelope.flags.contains(.bounce) {
-                // Postfix returns the message to the sender; without a bounce
-                // service the submission stays where it is (as Postfix when
-                // private/bounce is down).
-                MailLog.warning("connect to private/bounce: bounce service not available")
-                throw .status(.deferred, "4.3.0 bounce service not available")
-            }
-            throw .status(.content, reason)
-        case .discard:
-            return
-        case .accept:
-            break
-        }
+        if let rejection, !envelope.flags.contains(.bounce) { throw .status(rejection.0, rejection.1) }
+        if rejection == nil && message.verdict == .discard { return }
 
         // Extracted recipients (each with its recipient_bcc_maps result),
-        // then always_bcc, then BCC actions of header/body checks.
+        // then smtpd's BCC actions, always_bcc, and BCC actions of
+        // header/body checks.
         var extractedFinal: [QueueRecipient] = []
         for r in extracted { extractedFinal += try recipients(for: r) }
+        var neverNotify = 0
+        for b in actions.bcc {
+            // As Postfix writes smtpd's BCC recipients: with a DSN original
+            // recipient, without notify_flags, yet NOTIFY=NEVER for qmgr.
+            let added = try recipients(for: QueueRecipient(address: b, original: b))
+            extractedFinal += added
+            if !added.isEmpty { neverNotify = CleanupSession.notifyNever }
+        }
         if envelope.flags.contains(.bccOK) && !settings.alwaysBcc.isEmpty {
             extractedFinal += try bccRecipients(settings.alwaysBcc)
         }
         for b in message.bccRecipients { extractedFinal += try bccRecipients(b) }
+        if let rejection {
+            // Local submissions (pickup) go back to the sender, as Postfix
+            // does; every recipient the file would have had is listed.
+            try bounce(w, message: message, recipients: finalRecipients + extractedFinal, status: rejection.0,
+                       reason: rejection.1, now: now)
+            return
+        }
         if finalRecipients.isEmpty && extractedFinal.isEmpty {
             throw .status(.recipients, CleanupProtocol.Status.recipients.text)
         }
-        try write(w, message: message, recipients: finalRecipients, extracted: extractedFinal, now: now)
-        if message.hold {
-            let from = settings.queue.path(queue: "incoming", id: w.id)
-            let to = settings.queue.path(queue: "hold", id: w.id)
-            if rename(from, to) != 0 {
-                MailLog.warning("\(w.id): rename \(from) to \(to): \(SystemError())")
-            }
-        } else {
-            Trigger.wakeup(settings.qmgrTrigger)
-        }
-    }
-
-    private func write(_ w: QueueFileWriter, message: CleanupMessage, recipients: [QueueRecipient],
-                       extracted: [QueueRecipient], now: Int) throws(CleanupFailure) {
+        let hold = message.hold || envelope.flags.contains(.hold)
+        var notifyUnion = neverNotify
+        for r in finalRecipients + extractedFinal { notifyUnion |= r.notifyFlags ?? 0 }
         do {
-            try w.append(.size)
-            let arrival = envelope.arrival ?? (w.arrivalSeconds, w.arrivalMicroseconds)
-            try w.append(.time, "\(arrival.0) \(arrival.1)")
-            try w.append(.attribute, "create_time=\(now)")
-            if !settings.contentFilter.isEmpty { try w.append(.contentFilter, settings.contentFilter) }
-            for a in envelope.attributes { try w.append(.attribute, a.name + "=" + a.value) }
-            if let f = envelope.fullName { try w.append(.fullName, f) }
-            try w.append(.sender, envelope.sender)
-            for r in recipients { try w.appendRecipient(r) }
-            try w.append(.message)
-            for line in message.output { try w.appendLine(line, lineLimit: settings.lineLengthLimit) }
-            try w.append(.extracted)
-            if let f = message.filterTarget { try w.append(.contentFilter, f) }
-            if let r = message.redirect { try w.append(.redirect, r) }
-            for r in extracted { try w.appendRecipient(r) }
-            try w.append(.end)
-            try w.commit()
+            try write(w, message: message, recipients: finalRecipients, extracted: extractedFinal, now: now,
+                      filter: actions.filter ?? message.filterTarget, redirect: actions.redirect ?? message.redirect)
+            try w.commit(qmgrFlags: notifyUnion << 1, destination: hold ? "hold" : nil)
         } catch {
             MailLog.warning("\(w.id): \(error)")
             throw .status(.write, CleanupProtocol.Status.write.text)
         }
+        if !hold { Trigger.wakeup(settings.qmgrTrigger) }
     }
+
+    /// Returns a message cleanup rejected to its sender (local mail, as
+    /// Postfix's cleanup does): the file is written out (still mode 0600,
+    /// so qmgr never takes it), every recipient goes into bounce/QID as
+    /// failed with the reject reason and is logged `status=bounced`, the
+    /// bounce daemon is asked for the non-delivery notice (headers only
+    /// for a content or size reject), and the file is removed. When the
+    /// notice cannot be sent the client is told to try again later.
+    private func bounce(_ w: QueueFileWriter, message: CleanupMessage, recipients: [QueueRecipient],
+                        status: CleanupProtocol.Status, reason: String, now: Int) throws(CleanupFailure) {
+        let qid = w.id
+        let (dsn, text) = DeliveryReason.split(reason, defaultCode: "5.0.0", forcedClass: "5")
+        var offsets: [Int] = []
+        do {
+            offsets = try write(w, message: message, recipients: recipients, extracted: [], now: now,
+                                filter: nil, redirect: nil)
+            try w.writeOut()
+        } catch {
+            MailLog.warning("\(qid): \(error)")
+            throw .status(.write, CleanupProtocol.Status.write.text)
+        }
+        let entries = zip(recipients, offsets).map { r, offset in
+            DeferLogEntry(recipient: r.address, original: r.original ?? r.address, offset: offset,
+                          dsnOriginalRecipient: r.dsnOriginalRecipient ?? "", notifyFlags: r.notifyFlags ?? 0,
+                          status: dsn, action: "failed", reason: text)
+        }
+        let attr = { (name: String) in self.envelope.attributes.first { $0.name == name }?.value }
+        var sent = false
+        do {
+            try DeferLog.append(entries, queue: DeferLog.bounceQueue, id: qid, directory: settings.queue)
+            let arrival = envelope.arrival.map { Double($0.0) + Double($0.1) / 1e6 } ?? Double(w.arrivalSeconds)
+            let done = DeliveryStatusLog.now()
+            for r in recipients {
+                DeliveryStatusLog.log(queueID: qid, recipient: r.address, original: r.original, relay: "none",
+                                      times: .init(arrival: arrival, active: done, handoff: done, done: done),
+                                      dsn: dsn, status: "bounced", text: text)
+            }
+            let headersOnly = !status.intersection([.content, .size]).isEmpty
+            let request = BounceNotifyRequest(
+                command: .flush, flags: [.clean], queueName: w.queue, queueID: qid,
+                encoding: attr("encoding") ?? "", sender: envelope.sender, envelopeID: attr("envelope_id") ?? "",
+                returnFlags: headersOnly ? BounceProtocol.Return.headers : Int(attr("ret_flags") ?? "") ?? 0)
+            try BounceClient(socketPath: settings.bounceService, timeout: settings.ipcTimeout).notify(request)
+            sent = true
+        } catch {
+            MailLog.warning("\(qid): \(error)")
+        }
+        if !sent {
+            MailLog.warning("\(qid): bounce message failure")
+            _ = DeferLog.remove(queue: DeferLog.bounceQueue, id: qid, directory: settings.queue)
+        }
+        w.abort()  // the rejected message itself is not kept
+        if !sent { throw .status(.write, CleanupProtocol.Status.write.text) }
+    }
+
+    /// Writes every record up to `E` (the caller commits); returns the
+    /// offsets of the envelope recipients' `R` records.
+    @discardableResult
+    private func write(_ w: QueueFileWriter, message: CleanupMessage, recipients: [QueueRecipient],
+                       extracted: [QueueRecipient], now: Int, filter: String?, redirect: String?) throws(QueueFileError) -> [Int] {
+        try w.append(.size)
+        let arrival = envelope.arrival ?? (w.arrivalSeconds, w.arrivalMicroseconds)
+        try w.append(.time, "\(arrival.0) \(arrival.1)")
+        try w.append(.attribute, "create_time=\(now)")
+        if !settings.contentFilter.isEmpty { try w.append(.contentFilter, settings.contentFilter) }
+        // smtpd's attributes follow the sender except the first few, as
+        // Postfix's smtpd sends them; a local submission has them all
+        // before the full name and sender.
+        let fromSMTPD = envelope.attributes.contains { $0.name == "log_client_name" }
+        let beforeSender = envelope.attributes.filter { !fromSMTPD || CleanupSession.beforeSender.contains($0.name) }
+        for a in beforeSender { try w.append(.attribute, a.name + "=" + a.value) }
+        if let f = envelope.fullName { try w.append(.fullName, f) }
+        try w.append(.sender, envelope.sender)
+        if fromSMTPD {
+            for a in envelope.attributes where !CleanupSession.beforeSender.contains(a.name) {
+                try w.append(.attribute, a.name + "=" + a.value)
+            }
+        }
+        if settings.delayWarningTime > 0 && !envelope.sender.isEmpty {
+            try w.append(.warningTime, QueueSizeRecord.pad15(arrival.0 + settings.delayWarningTime))
+        }
+        var offsets: [Int] = []
+        for r in recipients { offsets.append(try w.appendRecipient(r)) }
+        try w.append(.message)
+        for line in message.output { try w.appendLine(line, lineLimit: settings.lineLengthLimit) }
+        try w.append(.extracted)
+        if let f = filter { try w.append(.contentFilter, f) }
+        if let r = redirect { try w.append(.redirect, r) }
+        for r in extracted { try w.appendRecipient(r) }
+        try w.append(.end)
+        return offsets
+    }
+
+    /// Attributes smtpd sends before the sender (Postfix's order).
+    static let beforeSender: Set<String> = ["log_ident", "rewrite_context", "sasl_method", "sasl_username",
+                                            "sasl_sender", "envelope_id", "ret_flags"]
 }

@@ -48,6 +48,11 @@ final class CleanupSettings {
     let reportNesting: Bool
     let dropHeaders: Set<String>
     let tokenLimit: Int
+    /// delay_warning_time in seconds (0 = no W record).
+    let delayWarningTime: Int
+    /// private/$bounce_service_name (absolute).
+    let bounceService: String
+    let ipcTimeout: Int32
 
     init(config: MailConfig) throws(LookupError) {
         self.config = config
@@ -108,6 +113,11 @@ final class CleanupSettings {
                 .contains { config.bool($0) }
         dropHeaders = Set(config.value("message_drop_headers").splitList().map { $0.asciiLowercased() })
         tokenLimit = int("header_address_token_limit", 10240)
+        delayWarningTime = Int(ValueChecker.seconds(config.value("delay_warning_time").trimmingPostfixSpace(),
+                                                    defaultUnit: "h") ?? 0)
+        let bounce = config.value("bounce_service_name")
+        bounceService = queue.path + "/private/" + (bounce.isEmpty ? BounceProtocol.bounceService : bounce)
+        ipcTimeout = max(1, Int32(ValueChecker.seconds(config.value("ipc_timeout"), defaultUnit: "s") ?? 3600))
     }
 
     /// masquerade_exceptions: local parts that are never masqueraded.

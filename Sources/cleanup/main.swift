@@ -16,16 +16,24 @@
 // enforces header_size_limit,
 // message_size_limit and hopcount_limit, adds always_bcc, sender_bcc_maps
 // and recipient_bcc_maps recipients, records content_filter and FILTER
-// for qmgr, writes the file with QueueFileWriter (fsync, then rename) and
-// only then tells the client; HOLD moves the file to `hold`. Afterwards it
-// wakes qmgr (public/$queue_service_name, "W", never blocking).
+// for qmgr, writes the delay-warning time (W = arrival +
+// delay_warning_time), writes the file with QueueFileWriter (fsync, then
+// rename) and only then tells the client; HOLD commits the file into
+// `hold`. The client's own actions (smtpd access maps: HOLD, DISCARD,
+// FILTER, REDIRECT, BCC) come with the end of the message. Afterwards it
+// wakes qmgr (public/$queue_service_name, "W", never blocking). A message
+// rejected for a client with the bounce flag (pickup) is returned to its
+// sender: bounce/QID gets every recipient, `QID: to=<r>, relay=none, ...,
+// status=bounced (reason)` is logged, the bounce service
+// (private/$bounce_service_name) sends the notice, the file is removed and
+// the client told "ok" (or, when the notice fails, "try again").
 //
 // Log lines (Postfix's format): `QID: message-id=<...>`,
 // `QID: resent-message-id=<...>`, and per check action
 // `QID: ACTION: header|body TEXT from ORIGIN; from=<s> [to=<r>] ...: TEXT`.
 //
 // SECURITY: runs as $mail_owner (master.cf unpriv), talks only to local
-// clients on private/cleanup and to trivial-rewrite; message content is
+// clients on private/cleanup, to trivial-rewrite and to the bounce service; message content is
 // untrusted and handled as bytes. Tables are opened before privileges are
 // dropped; a table that cannot be opened is fatal.
 // STANDARDS: RFC 5322 (header syntax, address lists, Message-ID, Date,
@@ -45,9 +53,9 @@
 // hopcount_limit, line_length_limit, content_filter, recipient_delimiter,
 // myhostname, myorigin, mydestination, queue_directory, hash_queue_names,
 // hash_queue_depth, enable_long_queue_ids, queue_service_name,
-// rewrite_service_name, ipc_timeout, max_idle, max_use.
-// LIMITS (not yet): Milters, delay_warning_time (W record), bouncing
-// rejected local mail (deferred instead), strict_8bitmime and friends.
+// rewrite_service_name, ipc_timeout, max_idle, max_use, delay_warning_time,
+// bounce_service_name.
+// LIMITS (not yet): Milters, strict_8bitmime and friends.
 import Glibc
 import Util
 import Global

@@ -5,9 +5,10 @@
 // (PickupFile), handed to cleanup through CleanupClient with a
 // `Received: by $myhostname ($mail_name, from userid UID)` header in front,
 // logged as `QID: uid=UID from=<sender>[ orig_id=ID]` (QID = cleanup's new
-// queue ID) and removed only after cleanup said it is queued. A file cleanup
-// could not take stays for the next scan; a malformed one is removed with
-// a warning.
+// queue ID) and removed only after cleanup said it is queued (or, for a
+// message cleanup rejected, returned to the sender: pickup sets the bounce
+// flag). A file cleanup could not take stays for the next scan; a malformed
+// one is removed with a warning.
 //
 // SECURITY: runs as $mail_owner; maildrop files are written by any local
 // user through postdrop and are untrusted: only the record types postdrop

@@ -1,13 +1,16 @@
 // postdrop: writes one locally submitted message into `maildrop`, as
-// Postfix 3.7's postdrop(1). sendmail pipes the message in queue-file
-// record form on standard input; postdrop writes its own arrival time `T`
-// first, accepts only the records a submission may carry (envelope
-// `MFSRVAin`, content `XLN`, extracted `EAR`; other named attributes are
-// dropped with a warning), requires a sender and a recipient, writes the
-// file through QueueFileWriter (complete = mode 0744, fsynced, renamed to
-// its inode-based name), answers `status=N` (CleanupProtocol.Status, attr0)
-// on standard output, and wakes pickup (public/pickup). A message larger
-// than $message_size_limit is refused ("File too large").
+// Postfix 3.7's postdrop(1) with `-r` (the protocol sendmail and smtpd -S
+// speak): postdrop creates the file first and announces
+// `protocol=postdrop_protocol queue_id=ID`
+// (attr0 list) on standard output; the client pipes the message in
+// queue-file record form on standard input; postdrop writes its own arrival
+// time `T` first, accepts only the records a submission may carry
+// (envelope `MFSRVAin`, content `XLN`, extracted `EAR`; other named
+// attributes are dropped with a warning), requires a sender and a
+// recipient, completes the file through QueueFileWriter (mode 0744,
+// fsynced), answers `status=N reason=TEXT` (CleanupProtocol.Status) and
+// wakes pickup (public/pickup). A message larger than $message_size_limit
+// is refused ("File too large"); a refused file is removed.
 //
 // SECURITY: installed set-group-ID $setgid_group so that any user can write
 // into the otherwise closed maildrop directory; runs with the user's uid.
@@ -57,22 +60,76 @@ let queue = QueueDirectory(config: config)
 let lineLimit = Int(config.value("line_length_limit")) ?? 2048
 let sizeLimit = Int(config.value("message_size_limit")) ?? 10240000
 
-func reply(_ status: CleanupProtocol.Status) {
-    let bytes = AttributeList([(CleanupProtocol.Attribute.status, String(status.rawValue))]).encoded()
-    _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+func send(_ list: AttributeList) {
+    let bytes = list.encoded()
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + done, $0.count - done) }
+        if n < 0 { if errno == EINTR { continue }; return }
+        done += n
+    }
 }
 
-// Read all of standard input (bounded).
+func reply(_ status: CleanupProtocol.Status, _ reason: String = "") {
+    send(AttributeList([(CleanupProtocol.Attribute.status, String(status.rawValue)),
+                        (CleanupProtocol.Attribute.reason, reason)]))
+}
+
+// The file exists (mode 0600, skipped by pickup) before the client sends
+// anything, so the client can name the queue ID in its own replies.
+umask(0o077)
+let writer: QueueFileWriter
+do {
+    writer = try QueueFileWriter(directory: queue, queue: "maildrop")
+    var tv = timeval()
+    gettimeofday(&tv, nil)
+    try writer.append(.time, "\(tv.tv_sec) \(tv.tv_usec)")
+} catch {
+    MailLog.fatal("uid=\(uid): \(error)")
+}
+send(AttributeList([("protocol", "postdrop_protocol"), (CleanupProtocol.Attribute.queueID, writer.id)]))
+
+/// Where the records in `bytes` end: just past the end record `E`, or nil
+/// while it has not arrived (the client keeps its end open until it has
+/// our status, so end-of-file cannot be the signal). `from` is a record
+/// boundary, so each byte is scanned once.
+func endOfRecords(_ bytes: [UInt8], from: inout Int) -> Int? {
+    while from < bytes.count {
+        let type = bytes[from]
+        var length = 0, shift = 0, at = from + 1
+        while true {
+            guard at < bytes.count else { return nil }
+            let b = bytes[at]
+            at += 1
+            length |= Int(b & 0x7f) << shift
+            if b & 0x80 == 0 { break }
+            shift += 7
+            if shift > 28 { return at }  // malformed: let the parser report it
+        }
+        guard at + length <= bytes.count else { return nil }
+        from = at + length
+        if type == UInt8(ascii: "E") { return from }
+    }
+    return nil
+}
+
+// Read standard input up to the end record (bounded).
 var input: [UInt8] = []
 var chunk = [UInt8](repeating: 0, count: 65536)
+var scanned = 0
 while true {
     let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
     if n < 0 { if errno == EINTR { continue }; MailLog.fatal("uid=\(uid): read standard input: \(SystemError())") }
     if n == 0 { break }
     input.append(contentsOf: chunk[0..<n])
+    if let end = endOfRecords(input, from: &scanned) {
+        input.removeSubrange(end...)
+        break
+    }
     if sizeLimit > 0 && input.count > sizeLimit {
         MailLog.warning("uid=\(uid): File too large")
-        reply(.size)
+        writer.abort()
+        reply(.size, "File too large")
         exit(75)
     }
 }
@@ -83,9 +140,10 @@ let extractedTypes = Array("EAR".utf8)
 let allowedAttributes: Set<String> = ["rewrite_context", "encoding", "trace_flags", "envelope_id", "ret_flags",
                                       "notify_flags", "dsn_orig_rcpt", "dsn_envid", "dsn_ret", "log_ident"]
 
-func reject(_ text: String) -> Never {
+@MainActor func reject(_ text: String) -> Never {
     MailLog.warning("uid=\(uid): \(text)")
-    reply(.bad)
+    writer.abort()
+    reply(.bad, text)
     exit(75)
 }
 
@@ -126,17 +184,13 @@ while !ended {
 guard senders == 1 else { reject("message rejected: \(senders == 0 ? "no sender" : "multiple sender") record") }
 guard recipients > 0 else { reject("message rejected: no recipient records") }
 
-umask(0o077)
 do {
-    let writer = try QueueFileWriter(directory: queue, queue: "maildrop")
-    var tv = timeval()
-    gettimeofday(&tv, nil)
-    try writer.append(.time, "\(tv.tv_sec) \(tv.tv_usec)")
     for r in records { try writer.append(typeByte: r.type, r.payload) }
     try writer.commit(extraMode: 0o044)
 } catch {
     MailLog.warning("uid=\(uid): \(error)")
-    reply(.write)
+    writer.abort()
+    reply(.write, "\(error)")
     exit(75)
 }
 reply(.ok)

@@ -8,18 +8,24 @@
 //   -j  one JSON object per queued message (Postfix 3.1+ members);
 //   -f  flush: triggers qmgr with "AFD" (ignore retry times and
 //       defer_transports, scan deferred);
-//   -i  queue_id: moves that deferred message to incoming and triggers qmgr;
-//   -s  site: as -f (Posthorn has no per-site flush logs yet).
+//   -i  queue_id: asks the flush service (send_file) to deliver that
+//       deferred message now;
+//   -s  site: asks the flush service (send_site) to deliver the mail
+//       deferred for a destination in $fast_flush_domains. Errors and exit
+//       status as Postfix 3.7's postqueue ("Flush service is not configured
+//       for destination", "invalid destination", "mail system is down": 69).
 //   The listing comes from showq (public/showq); when showq cannot be
 //   reached, the queue is read directly (needs read access to it).
 // SECURITY
 //   Runs with the caller's privileges; reads main.cf.
 // CONFIGURATION PARAMETERS
 //   queue_directory, hash_queue_names, hash_queue_depth, showq_service_name,
-//   queue_service_name.
+//   queue_service_name, flush_service_name, fast_flush_domains,
+//   parent_domain_matches_subdomains.
 import Glibc
 import Util
 import Global
+import Tables
 
 Diagnostics.programName = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "postqueue") } ?? "postqueue"
 if Diagnostics.programName != "mailq" { Diagnostics.programName = "postqueue" }
@@ -92,22 +98,76 @@ func trigger(_ bytes: String) {
     }
 }
 
+/// Postfix's fatal: on standard error and in the log, then `status`.
+func fail(_ text: String, status: Int32 = 69) -> Never {
+    MailLog.alsoStandardError = true
+    MailLog.log(.fatal, text)
+    exit(status)
+}
+
+func flushClient() -> FlushClient {
+    FlushClient(config: config, base: directory.path + "/")
+}
+
+/// Failures every flush request reports alike.
+func flushFailed(_ client: FlushClient, _ status: FlushProtocol.Status) -> Never {
+    if status == .fail {
+        if !client.lastError.isEmpty {
+            MailLog.alsoStandardError = true
+            MailLog.warning(client.lastError)
+        }
+        fail("Cannot flush mail queue - mail system is down")
+    }
+    fail("Unknown flush server reply status \(status.rawValue)", status: 70)
+}
+
+func flushSite(_ site: String) -> Never {
+    guard FlushProtocol.isValidDestination(site) else {
+        let shown = site.utf8.count > 100 ? String(decoding: Array(site.utf8.prefix(100)), as: UTF8.self) + "..." : site
+        fail("Cannot flush mail queue - invalid destination: \"\(shown)\"")
+    }
+    let parents = Set(config.value("parent_domain_matches_subdomains").splitList())
+    var status = FlushProtocol.Status.deny
+    let client = flushClient()
+    do {
+        let domains = try DomainMatchList(parameter: "fast_flush_domains", value: config.value("fast_flush_domains"),
+                                          parentMatchesSubdomains: parents.contains("fast_flush_domains"))
+        if try domains.matches(site) { status = client.sendSite(site) }
+    } catch {
+        MailLog.alsoStandardError = true
+        MailLog.warning("fast_flush_domains: \(error)")
+        status = .fail
+    }
+    switch status {
+    case .ok: exit(0)
+    case .deny: fail("Flush service is not configured for destination \"\(site)\"")
+    case .bad: fail("Invalid request: \"\(site)\"", status: 64)
+    default: flushFailed(client, status)
+    }
+}
+
+func flushFile(_ id: String) -> Never {
+    guard QueueID.isValid(id) else { fail("Cannot flush queue ID - invalid name: \"\(id)\"") }
+    let client = flushClient()
+    let status = client.sendFile(queueID: id)
+    switch status {
+    case .ok: exit(0)
+    case .bad: fail("Invalid request: \"\(id)\"", status: 64)
+    default: flushFailed(client, status)
+    }
+}
+
 switch mode {
 case "p":
     output(QueueListingFormat.listing(listing()))
 case "j":
     for e in listing() { output(QueueListingFormat.json(e)) }
-case "f", "s":
+case "f":
     trigger("AFD")
+case "s":
+    flushSite(argument)
 case "i":
-    guard QueueID.isValid(argument), let file = QueueScanner.find(directory, id: argument, queues: ["deferred"]) else {
-        Diagnostics.fatal("Cannot flush mail queue - invalid queue ID or message not deferred: \(argument)")
-    }
-    let target = directory.path(queue: "incoming", id: argument)
-    var now = [timespec(tv_sec: time(nil), tv_nsec: 0), timespec(tv_sec: time(nil), tv_nsec: 0)]
-    _ = utimensat(AT_FDCWD, file.path, &now, 0)
-    if rename(file.path, target) != 0 { Diagnostics.fatal("rename \(file.path) to \(target): \(SystemError())") }
-    trigger("I")
+    flushFile(argument)
 default:
     break
 }

@@ -1,9 +1,15 @@
 // QueueManager: qmgr's active queue and its event loop: feeds files from
-// incoming (on triggers) and deferred (every queue_run_delay) into active,
-// resolves and batches recipients per destination, sends delivery requests
-// with per-destination concurrency, and decides each message's fate (reports
-// sent through the bounce daemon, removed, deferred with backoff and a delay
-// warning, expired) once its last request has ended.
+// incoming (on triggers) and deferred (every queue_run_delay) into active
+// while the active queue holds fewer than qmgr_message_active_limit
+// messages and qmgr_message_recipient_limit recipients, reads each
+// message's recipients a slice at a time (QmgrRecipientReader), resolves
+// and batches them into delivery jobs, lets QmgrScheduler pick which jobs
+// start (per-transport process limits, per-destination windows with
+// feedback, rate delays, round robin between messages), reads the agents'
+// replies without blocking, and decides each message's fate (reports sent
+// through the bounce daemon, removed, deferred with backoff and a delay
+// warning, expired) once its last job has ended and its last recipient
+// has been read.
 import Glibc
 import Util
 import Global
@@ -14,33 +20,43 @@ struct QmgrSettings {
     var maximalBackoff: Int
     var maximalLifetime: Int
     var bounceLifetime: Int
-    var initialConcurrency: Int
-    var defaultConcurrencyLimit: Int
-    var defaultRecipientLimit: Int
     var activeLimit: Int
     var ipcTimeout: Int
     var deferTransports: Set<String>
     var defaultFilterNexthop: String
     var config: MailConfig
-
-    /// `<transport>_<suffix>` when set to a number, else `fallback`.
-    func perTransport(_ transport: String, _ suffix: String, fallback: Int) -> Int {
-        let text = config.value(transport + "_" + suffix)
-        return Int(text) ?? fallback
-    }
+    /// qmgr_message_recipient_limit: recipients held in memory at once.
+    var recipientLimit = 20000
+    /// qmgr_message_recipient_minimum: a message may always hold this many.
+    var recipientMinimum = 10
+    /// default_recipient_refill_limit / default_recipient_refill_delay.
+    var refillLimit = 100
+    var refillDelay = 5.0
+    /// master.cf maxproc per unix service.
+    var processLimits: [String: Int] = [:]
 }
 
-/// A message in the active queue.
+/// A message in the active queue. Only its envelope stays in memory (no
+/// content, no recipient list); recipients live in their delivery jobs.
 final class ActiveMessage {
     let id: String
     let message: QueueMessage
     let mode: mode_t
     let activeTime: Double
     let flushAll: Bool
-    /// Recipients not yet final, by R-record offset.
-    var pending: [Int: QueueRecipient] = [:]
-    /// Last deferral per offset (dsn, text), for expiry.
-    var deferrals: [Int: (String, String)] = [:]
+    /// Where the next slice of recipients is read from; nil when every
+    /// recipient has been read in this pass.
+    var cursor: QmgrRecipientCursor?
+    /// When the last slice was read (monotonic clock, as the scheduler).
+    var lastRefill: Double
+    /// Recipients read and not yet final in this pass.
+    var inMemory = 0
+    /// Recipients that stay queued after this pass (deferred, or not read).
+    var deferredCount = 0
+    /// The sites of deferred recipients, for the fast flush service.
+    var deferredSites: [String] = []
+    private var siteSet: Set<String> = []
+    /// Jobs queued or in flight.
     var outstanding = 0
 
     init(id: String, message: QueueMessage, mode: mode_t, activeTime: Double, flushAll: Bool) {
@@ -49,14 +65,21 @@ final class ActiveMessage {
         self.mode = mode
         self.activeTime = activeTime
         self.flushAll = flushAll
+        self.lastRefill = EventLoop.now()
     }
 
     var arrival: Double {
         Double(message.arrivalSeconds ?? message.createTime ?? 0) + Double(message.arrivalMicroseconds ?? 0) / 1e6
     }
     var sender: String { message.sender ?? "" }
+
+    func noteDeferred(_ address: String) {
+        deferredCount += 1
+        if let site = FlushProtocol.site(ofRecipient: address), siteSet.insert(site).inserted { deferredSites.append(site) }
+    }
 }
 
+/// One delivery request's worth of recipients.
 struct DeliveryJob {
     let message: ActiveMessage
     let transport: String
@@ -64,22 +87,21 @@ struct DeliveryJob {
     let recipients: [QueueRecipient]
 }
 
-final class Destination {
-    var window: DestinationWindow
-    var jobs: [DeliveryJob] = []
-    init(window: DestinationWindow) { self.window = window }
-}
-
-/// A delivery request in flight.
+/// A delivery request in flight: its replies are read as they arrive.
 final class Delivery {
     let job: DeliveryJob
-    let key: String
+    let destination: String
     let stream: Stream
+    var buffer = QmgrReplyBuffer()
+    var expected: Set<Int>
     var replied: Set<Int> = []
-    init(job: DeliveryJob, key: String, stream: Stream) {
+    /// The final list: status and text (and an optional dsn).
+    var final: (status: Int, dsn: String, text: String)?
+    init(job: DeliveryJob, destination: String, stream: Stream) {
         self.job = job
-        self.key = key
+        self.destination = destination
         self.stream = stream
+        expected = Set(job.recipients.map(\.offset))
     }
 }
 
@@ -93,12 +115,26 @@ final class QueueManager {
     var requests = QmgrTriggers()
     var lastDeferredScan = 0.0
     var messages: [String: ActiveMessage] = [:]
-    var destinations: [String: Destination] = [:]
+    var scheduler = QmgrScheduler<DeliveryJob>()
+    var policies: [String: QmgrTransportPolicy] = [:]
     var deliveries: [Int32: Delivery] = [:]
+    /// Recipients read and not yet final, over all messages.
+    var inMemoryTotal = 0
+    /// Messages with recipients still to read, in arrival order.
+    var refillWaiting: [String] = []
+    /// A scan stopped at a limit: go on when there is room again.
+    var incomingBacklog = false
+    var deferredBacklog: (all: Bool, flush: Bool)?
     /// The bounce daemon's three services (QmgrNotices).
     let bounceClient: BounceClient
     let deferClient: BounceClient
     let traceClient: BounceClient
+    /// The fast flush service: deferred recipients' destinations are logged there.
+    let flushClient: FlushClient
+    /// `F` arrived: the next scan of each queue ignores defer_transports
+    /// (Postfix's QMGR_FLUSH_DFXP), even when `I` or `D` comes later.
+    var flushIncoming = false
+    var flushDeferred = false
 
     init(settings: QmgrSettings, directory: QueueDirectory, rewrite: RewriteClient, triggerFD: Int32, triggerIsFifo: Bool,
          hasMaster: Bool) {
@@ -109,6 +145,7 @@ final class QueueManager {
         bounceClient = BounceClient(service: .flush, config: settings.config, timeout: timeout)
         deferClient = BounceClient(service: .warn, config: settings.config, timeout: timeout)
         traceClient = BounceClient(service: .trace, config: settings.config, timeout: timeout)
+        flushClient = FlushClient(config: settings.config, timeout: timeout)
         self.triggerFD = triggerFD
         self.triggerIsFifo = triggerIsFifo
         self.hasMaster = hasMaster
@@ -143,9 +180,19 @@ final class QueueManager {
         while true {
             let now = EventLoop.now()
             if now - lastDeferredScan >= Double(settings.queueRunDelay) { requests.scanDeferred = true }
-            if requests.flushDead { requests.flushDead = false }
+            if requests.flushDead {
+                requests.flushDead = false
+                flushIncoming = true
+                flushDeferred = true
+                // Dead transports and destinations get another chance.
+                scheduler.prune(now: now, forgetDead: true)
+            }
             if requests.scanIncoming {
                 requests.scanIncoming = false
+                let flush = flushIncoming
+                flushIncoming = false
+                feed(queue: "incoming", all: false, flush: flush)
+            } else if incomingBacklog && hasRoom {
                 feed(queue: "incoming", all: false)
             }
             if requests.scanDeferred {
@@ -153,21 +200,35 @@ final class QueueManager {
                 requests.scanDeferred = false
                 requests.scanAll = false
                 lastDeferredScan = now
-                feed(queue: "deferred", all: all)
+                let flush = flushDeferred
+                flushDeferred = false
+                scheduler.prune(now: now, forgetDead: false)
+                feed(queue: "deferred", all: all, flush: flush)
+            } else if let backlog = deferredBacklog, hasRoom {
+                feed(queue: "deferred", all: backlog.all, flush: backlog.flush)
             }
+            refill(now: EventLoop.now())
             dispatch()
             wait()
         }
     }
 
-    /// Polls the trigger endpoint, master's status pipe and the agents.
+    /// Room in the active queue for another message.
+    private var hasRoom: Bool { messages.count < settings.activeLimit && inMemoryTotal < settings.recipientLimit }
+
+    /// Polls the trigger endpoint, master's status pipe and the agents,
+    /// until the next deferred scan, rate delay or recipient refill.
     private func wait() {
         var fds = [pollfd(fd: triggerFD, events: Int16(POLLIN), revents: 0)]
         if hasMaster { fds.append(pollfd(fd: MasterProtocol.statusFD, events: 0, revents: 0)) }
         let agentFDs = Array(deliveries.keys)
         for fd in agentFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-        let untilScan = Double(settings.queueRunDelay) - (EventLoop.now() - lastDeferredScan)
-        let timeout = Int32(max(10, min(60_000, untilScan * 1000 + 10)))
+        let now = EventLoop.now()
+        var until = Double(settings.queueRunDelay) - (now - lastDeferredScan)
+        if let wake = scheduler.wakeTime(now: now) { until = min(until, wake - now) }
+        if let wake = refillWakeTime(now: now) { until = min(until, wake - now) }
+        if (incomingBacklog || deferredBacklog != nil) && hasRoom { until = 0 }
+        let timeout = Int32(max(0, min(60_000, until * 1000 + 10)))
         let rc = poll(&fds, nfds_t(fds.count), timeout)
         if rc < 0 {
             if errno == EINTR { return }
@@ -177,7 +238,7 @@ final class QueueManager {
         if fds[0].revents != 0 { readTriggers() }
         let base = hasMaster ? 2 : 1
         for (i, fd) in agentFDs.enumerated() where fds[base + i].revents != 0 {
-            finishDelivery(fd)
+            readReplies(fd)
         }
     }
 
@@ -197,41 +258,67 @@ final class QueueManager {
 
     // MARK: - feeding the active queue
 
-    /// Moves ready files of `queue` into active and loads them.
-    private func feed(queue: String, all: Bool) {
+    /// Moves ready files of `queue` into active and loads them, while the
+    /// active queue has room (else the scan goes on when it has).
+    /// `flush`: ignore defer_transports for the messages of this scan.
+    private func feed(queue: String, all: Bool, flush: Bool = false) {
         let now = Int(time(nil))
+        if queue == "incoming" { incomingBacklog = false } else { deferredBacklog = nil }
         for entry in QueueScanner.scan(directory, queue: queue) {
-            if messages.count >= settings.activeLimit { return }
+            if !hasRoom {
+                if queue == "incoming" { incomingBacklog = true } else { deferredBacklog = (all, flush) }
+                return
+            }
             if !all && entry.mtime > now + 1 { continue }
             let target = directory.path(queue: "active", id: entry.id)
             guard rename(entry.path, target) == 0 else {
                 if errno != ENOENT { MailLog.warning("\(entry.id): rename \(queue) to active: \(SystemError())") }
                 continue
             }
-            if queue == "deferred" { DeferLog.remove(queue: DeferLog.deferQueue, id: entry.id, directory: directory) }
-            load(id: entry.id, mode: entry.mode, flushAll: all)
+            // The flush service moves deferred mail to incoming: either
+            // way the old delay reasons go.
+            DeferLog.remove(queue: DeferLog.deferQueue, id: entry.id, directory: directory)
+            var mode = entry.mode
+            if mode & 0o040 != 0 {
+                // Flushed on request (postqueue -i): this message ignores
+                // defer_transports; the mark is used once.
+                mode &= ~0o040
+                if chmod(target, mode) != 0 { MailLog.warning("\(entry.id): chmod: \(SystemError())") }
+            }
+            load(id: entry.id, mode: mode, flushAll: all || flush || entry.mode & 0o040 != 0)
         }
     }
 
+    /// Reads a message's envelope and its first slice of recipients.
     private func load(id: String, mode: mode_t, flushAll: Bool) {
         let path = directory.path(queue: "active", id: id)
-        let parsed: QueueMessage
+        var parsed: QueueMessage
         do {
-            parsed = try QueueFile.read(path: path)
+            // Per-recipient A records (notify_flags, dsn_orig_rcpt) are
+            // not the named attributes the default limit is about.
+            parsed = try QueueFile.read(path: path, attributeLimit: Int.max)
             guard parsed.size != nil else { throw QueueFileError.corrupt("missing size record") }
         } catch {
             MailLog.warning("\(id): \(error)")
             saveCorrupt(id: id)
             return
         }
+        let room = QmgrRefill.room(budget: settings.recipientLimit, inMemoryTotal: inMemoryTotal, inMemoryMessage: 0,
+                                   minimum: settings.recipientMinimum)
+        let (slice, cursor) = QmgrRecipientReader.firstSlice(parsed, limit: room)
+        // Keep the envelope only: the recipients are read in slices and the
+        // content is the delivery agents' business.
+        parsed.recipients = []
+        parsed.extractedRecipients = []
+        parsed.content = []
         let active = ActiveMessage(id: id, message: parsed, mode: mode, activeTime: DeliveryStatusLog.now(), flushAll: flushAll)
         let size = parsed.size.map { $0.contentLength > 0 ? $0.contentLength : $0.contentSize } ?? 0
         MailLog.info("\(id): from=<\(active.sender)>, size=\(size), nrcpt=\(parsed.size?.recipientCount ?? 0) (queue active)")
         messages[id] = active
-        let recipients = (parsed.recipients + parsed.extractedRecipients).filter { $0.state == .pending }
-        for r in recipients { active.pending[r.offset] = r }
-        route(active, recipients)
-        if active.outstanding == 0 { finishMessage(active) }
+        active.cursor = cursor
+        if cursor != nil { refillWaiting.append(id) }
+        admit(active, slice)
+        checkDone(active)
     }
 
     private func saveCorrupt(id: String) {
@@ -242,10 +329,83 @@ final class QueueManager {
         }
     }
 
-    /// Resolves each recipient and queues delivery requests per destination.
+    // MARK: - recipient slices
+
+    /// Reads the next slice of each message whose refill is due.
+    private func refill(now: Double) {
+        guard !refillWaiting.isEmpty else { return }
+        var still: [String] = []
+        for id in refillWaiting {
+            guard let m = messages[id], let cursor = m.cursor else { continue }
+            let room = QmgrRefill.room(budget: settings.recipientLimit, inMemoryTotal: inMemoryTotal,
+                                       inMemoryMessage: m.inMemory, minimum: settings.recipientMinimum)
+            guard QmgrRefill.due(room: room, inMemoryMessage: m.inMemory, refillLimit: settings.refillLimit,
+                                 sinceLast: now - m.lastRefill, refillDelay: settings.refillDelay) else {
+                still.append(id)
+                continue
+            }
+            m.lastRefill = now
+            do {
+                let bytes: [UInt8]
+                do { bytes = try TextFile.readBytes(directory.path(queue: "active", id: id)) } catch {
+                    throw QueueFileError.system("read \(id)", error.code)
+                }
+                let (slice, next) = try QmgrRecipientReader.slice(bytes, after: cursor,
+                                                                  extractedOffset: m.message.extractedOffset, limit: room)
+                m.cursor = next
+                if next != nil { still.append(id) }
+                admit(m, slice)
+            } catch {
+                // The rest stays queued for the next pass.
+                MailLog.warning("\(id): read recipients: \(error)")
+                m.cursor = nil
+                m.deferredCount += 1
+            }
+            checkDone(m)
+        }
+        refillWaiting = still + refillWaiting.filter { id in !still.contains(id) && messages[id]?.cursor != nil }
+    }
+
+    /// When a waiting refill becomes due by its delay alone.
+    private func refillWakeTime(now: Double) -> Double? {
+        var best: Double?
+        for id in refillWaiting {
+            guard let m = messages[id], m.cursor != nil else { continue }
+            let room = QmgrRefill.room(budget: settings.recipientLimit, inMemoryTotal: inMemoryTotal,
+                                       inMemoryMessage: m.inMemory, minimum: settings.recipientMinimum)
+            guard room > 0 else { continue }
+            let t = m.lastRefill + settings.refillDelay
+            best = min(best ?? t, t)
+        }
+        return best
+    }
+
+    /// Takes recipients into memory and routes them.
+    private func admit(_ m: ActiveMessage, _ recipients: [QueueRecipient]) {
+        m.inMemory += recipients.count
+        inMemoryTotal += recipients.count
+        route(m, recipients)
+    }
+
+    /// A recipient is final for this pass.
+    private func recipientDone(_ m: ActiveMessage, deferred address: String?) {
+        m.inMemory -= 1
+        inMemoryTotal -= 1
+        if let address { m.noteDeferred(address) }
+    }
+
+    func policy(_ transport: String) -> QmgrTransportPolicy {
+        if let p = policies[transport] { return p }
+        let p = QmgrTransportPolicy.read(transport: transport, config: settings.config, processLimits: settings.processLimits,
+                                         warn: { MailLog.warning($0) })
+        policies[transport] = p
+        return p
+    }
+
+    /// Resolves each recipient and queues delivery jobs per destination.
     private func route(_ active: ActiveMessage, _ recipients: [QueueRecipient]) {
         let filter = active.message.contentFilter ?? active.message.extractedContentFilter
-        var groups: [String: (String, String, [QueueRecipient])] = [:]
+        var groups: [String: (transport: String, nexthop: String, destination: String, list: [QueueRecipient])] = [:]
         var order: [String] = []
         for r in recipients {
             var transport: String
@@ -274,20 +434,23 @@ final class QueueManager {
                 decide(active, r, status: .deferred, dsn: "4.3.2", text: "deferred transport")
                 continue
             }
-            let key = transport + "\0" + nexthop
-            if groups[key] == nil { groups[key] = (transport, nexthop, []); order.append(key) }
-            groups[key]!.2.append(r)
+            let destination = policy(transport).destination(recipient: r.address, nexthop: nexthop)
+            let key = transport + "\0" + nexthop + "\0" + destination
+            if groups[key] == nil { groups[key] = (transport, nexthop, destination, []); order.append(key) }
+            groups[key]!.list.append(r)
         }
+        let now = EventLoop.now()
         for key in order {
-            let (transport, nexthop, list) = groups[key]!
-            let limit = settings.perTransport(transport, "destination_recipient_limit", fallback: settings.defaultRecipientLimit)
-            let destination = destinations[key] ?? Destination(window: DestinationWindow(
-                initial: settings.perTransport(transport, "initial_destination_concurrency", fallback: settings.initialConcurrency),
-                limit: settings.perTransport(transport, "destination_concurrency_limit", fallback: settings.defaultConcurrencyLimit)))
-            destinations[key] = destination
-            for batch in QmgrPolicy.batches(list, limit: limit) {
-                destination.jobs.append(DeliveryJob(message: active, transport: transport, nexthop: nexthop, recipients: batch))
-                active.outstanding += 1
+            let group = groups[key]!
+            let p = policy(group.transport)
+            for batch in QmgrPolicy.batches(group.list, limit: p.recipientLimit) {
+                let job = DeliveryJob(message: active, transport: group.transport, nexthop: group.nexthop, recipients: batch)
+                if let why = scheduler.enqueue(job, message: active.id, transport: group.transport,
+                                               destination: group.destination, policy: p, now: now) {
+                    for r in batch { decide(active, r, status: .deferred, dsn: why.dsn, text: why.text) }
+                } else {
+                    active.outstanding += 1
+                }
             }
         }
     }
@@ -302,7 +465,6 @@ final class QueueManager {
             do {
                 try DeferLog.append([entry], queue: DeferLog.bounceQueue, id: active.id, directory: directory)
                 try QueueFile.markDone(path: directory.path(queue: "active", id: active.id), offset: r.offset)
-                active.pending[r.offset] = nil
             } catch {
                 MailLog.warning("\(active.id): \(error)")
                 status = .deferred
@@ -310,8 +472,8 @@ final class QueueManager {
         }
         if status == .deferred {
             try? DeferLog.append([entry], queue: DeferLog.deferQueue, id: active.id, directory: directory)
-            active.deferrals[r.offset] = (dsn, text)
         }
+        recipientDone(active, deferred: status == .deferred ? r.address : nil)
         let now = DeliveryStatusLog.now()
         let times = DeliveryStatusLog.Times(arrival: active.arrival, active: active.activeTime, handoff: now, done: now)
         DeliveryStatusLog.log(queueID: active.id, recipient: r.address, original: r.original, relay: "none",
@@ -321,16 +483,12 @@ final class QueueManager {
     // MARK: - deliveries
 
     private func dispatch() {
-        for (key, destination) in destinations {
-            while destination.window.canStart, !destination.jobs.isEmpty {
-                let job = destination.jobs.removeFirst()
-                start(job, key: key, destination: destination)
-            }
-            if destination.jobs.isEmpty && destination.window.inFlight == 0 { destinations[key] = nil }
+        while let start = scheduler.next(now: EventLoop.now()) {
+            startDelivery(start.job, destination: start.destination)
         }
     }
 
-    private func start(_ job: DeliveryJob, key: String, destination: Destination) {
+    private func startDelivery(_ job: DeliveryJob, destination: String) {
         let m = job.message
         let request = DeliveryRequest(
             queueName: "active", queueID: m.id, dataOffset: m.message.size?.dataOffset ?? m.message.dataOffset,
@@ -341,60 +499,108 @@ final class QueueManager {
                 DeliveryRecipient(original: $0.original ?? "", address: $0.address, offset: $0.offset,
                                   dsnOriginalRecipient: $0.dsnOriginalRecipient ?? "", notifyFlags: $0.notifyFlags ?? 0)
             })
+        let unavailable = QmgrOutcome.transportFailure(QmgrSuspension(dsn: "4.3.0", text: "mail transport unavailable"))
         let fd: Int32
         do { fd = try Socket.connectUnix("private/" + job.transport) } catch {
             MailLog.warning("connect to transport private/\(job.transport): \(error)")
-            destination.window.started()
-            destination.window.finished(failed: true)
-            for r in job.recipients { decide(m, r, status: .deferred, dsn: "4.3.0", text: "mail transport unavailable") }
-            jobEnded(m)
+            ended(job, destination: destination, outcome: unavailable, unanswered: job.recipients)
             return
         }
         let stream = Stream(fd: fd, timeout: Int32(max(1, settings.ipcTimeout)))
         do { try AttributeCodec.write(request.encoded(), to: stream) } catch {
+            MailLog.warning("write to transport private/\(job.transport): \(error)")
             stream.close()
-            destination.window.started()
-            destination.window.finished(failed: true)
-            for r in job.recipients { decide(m, r, status: .deferred, dsn: "4.3.0", text: "mail transport unavailable") }
-            jobEnded(m)
+            ended(job, destination: destination, outcome: unavailable, unanswered: job.recipients)
             return
         }
-        destination.window.started()
-        deliveries[fd] = Delivery(job: job, key: key, stream: stream)
+        deliveries[fd] = Delivery(job: job, destination: destination, stream: stream)
     }
 
-    /// Reads an agent's replies (it sends them all before it closes).
-    private func finishDelivery(_ fd: Int32) {
-        guard let delivery = deliveries.removeValue(forKey: fd) else { return }
+    /// Reads what an agent has sent so far; ends the delivery at its final
+    /// list, at end of file or on a protocol error.
+    private func readReplies(_ fd: Int32) {
+        guard let delivery = deliveries[fd] else { return }
         let m = delivery.job.message
-        var failed = false
-        while true {
-            let list: AttributeList
-            do { list = try AttributeCodec.read(from: delivery.stream) } catch { failed = true; break }
-            let reply: DeliveryReply?
-            do { reply = try DeliveryReply.decode(list) } catch { failed = true; break }
-            guard let reply else {
-                if list.int("status") != 0 { failed = true }
-                break
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        var over = false
+        if n > 0 {
+            delivery.buffer.append(chunk[0..<n])
+            do {
+                while delivery.final == nil, let list = try delivery.buffer.next() {
+                    if let reply = try DeliveryReply.decode(list) {
+                        guard delivery.expected.contains(reply.offset), delivery.replied.insert(reply.offset).inserted else {
+                            MailLog.warning("\(m.id): transport \(delivery.job.transport): unexpected reply for offset \(reply.offset)")
+                            continue
+                        }
+                        recipientDone(m, deferred: reply.status == .deferred
+                                      ? delivery.job.recipients.first { $0.offset == reply.offset }?.address ?? "" : nil)
+                    } else {
+                        delivery.final = (list.int("status") ?? 1, list["dsn"] ?? "", list["text"] ?? "")
+                    }
+                }
+            } catch {
+                MailLog.warning("\(m.id): transport \(delivery.job.transport): bad reply: \(error)")
+                over = true
             }
-            delivery.replied.insert(reply.offset)
-            switch reply.status {
-            case .sent, .bounced: m.pending[reply.offset] = nil
-            case .deferred: m.deferrals[reply.offset] = (reply.dsn, reply.text)
-            }
+            if delivery.final != nil { over = true }
+        } else if n == 0 {
+            over = true
+        } else if errno != EAGAIN && errno != EINTR {
+            over = true
         }
+        guard over else { return }
+        deliveries[fd] = nil
         delivery.stream.close()
-        for r in delivery.job.recipients where !delivery.replied.contains(r.offset) {
-            decide(m, r, status: .deferred, dsn: "4.3.0",
-                   text: "delivery temporarily suspended: unknown mail transport error")
+        let crashed = QmgrSuspension(dsn: "4.3.0", text: "delivery temporarily suspended: unknown mail transport error")
+        var outcome = QmgrOutcome.success
+        if let final = delivery.final {
+            if final.status != 0 {
+                // The agent reports a problem with the destination (or
+                // gave up): negative feedback.
+                let dsn = final.dsn.isEmpty ? "4.3.0" : final.dsn
+                outcome = .siteFailure(final.text.isEmpty ? crashed
+                                       : QmgrSuspension(dsn: dsn, text: "delivery temporarily suspended: " + final.text))
+            }
+        } else {
+            MailLog.warning("transport \(delivery.job.transport) failure -- see a previous warning/fatal/panic logfile record for the problem description")
+            outcome = .siteFailure(crashed)
         }
-        destinations[delivery.key]?.window.finished(failed: failed)
+        let unanswered = delivery.job.recipients.filter { !delivery.replied.contains($0.offset) }
+        ended(delivery.job, destination: delivery.destination, outcome: outcome, unanswered: unanswered)
+    }
+
+    /// A started job is over: feedback to the scheduler, deferral of what
+    /// got no answer and of the jobs a dead destination or transport gives
+    /// back.
+    private func ended(_ job: DeliveryJob, destination: String, outcome: QmgrOutcome, unanswered: [QueueRecipient]) {
+        let m = job.message
+        var answer = QmgrSuspension(dsn: "4.3.0", text: "delivery temporarily suspended: unknown mail transport error")
+        switch outcome {
+        case .success: break
+        case .siteFailure(let why), .transportFailure(let why): answer = why
+        }
+        for r in unanswered { decide(m, r, status: .deferred, dsn: answer.dsn, text: answer.text) }
+        let (given, reason) = scheduler.finished(transport: job.transport, destination: destination, outcome: outcome,
+                                                 now: EventLoop.now())
         jobEnded(m)
+        guard let reason else { return }
+        for other in given {
+            for r in other.recipients { decide(other.message, r, status: .deferred, dsn: reason.dsn, text: reason.text) }
+            jobEnded(other.message)
+        }
     }
 
     private func jobEnded(_ m: ActiveMessage) {
         m.outstanding -= 1
-        if m.outstanding == 0 { finishMessage(m) }
+        checkDone(m)
+    }
+
+    /// A message whose recipients have all been read and whose jobs have
+    /// all ended is done with this pass.
+    private func checkDone(_ m: ActiveMessage) {
+        guard m.outstanding == 0, m.cursor == nil, messages[m.id] === m else { return }
+        finishMessage(m)
     }
 
     // MARK: - the end of a message's pass
@@ -405,36 +611,23 @@ final class QueueManager {
         let now = Int(time(nil))
         let created = m.message.createTime ?? m.message.arrivalSeconds ?? now
         let forced = m.mode & 0o010 != 0
-        if !m.pending.isEmpty && QmgrPolicy.expired(now: now, createTime: created, sender: m.sender,
-                                                    maximalLifetime: settings.maximalLifetime,
-                                                    bounceLifetime: settings.bounceLifetime, forced: forced) {
+        if m.deferredCount > 0 && QmgrPolicy.expired(now: now, createTime: created, sender: m.sender,
+                                                     maximalLifetime: settings.maximalLifetime,
+                                                     bounceLifetime: settings.bounceLifetime, forced: forced) {
             MailLog.info("\(m.id): from=<\(m.sender)>, status=\(forced ? "force-expired" : "expired"), returned to sender")
-            // The undelivered recipients go to the bounce log (for the bounce
-            // daemon's report) and are marked done.
-            let entries = m.pending.values.sorted { $0.offset < $1.offset }.map { r -> DeferLogEntry in
-                let (dsn, text) = m.deferrals[r.offset] ?? ("4.4.7", "message expired")
-                return DeferLogEntry(recipient: r.address, original: r.original ?? "", offset: r.offset,
-                                     dsnOriginalRecipient: r.dsnOriginalRecipient ?? "", notifyFlags: r.notifyFlags ?? 0,
-                                     status: dsn, action: "failed", reason: text)
-            }
-            do {
-                try DeferLog.append(entries, queue: DeferLog.bounceQueue, id: m.id, directory: directory)
-                for r in entries {
-                    try QueueFile.markDone(path: path, offset: r.offset)
-                    m.pending[r.offset] = nil
-                }
-            } catch {
-                MailLog.warning("\(m.id): expire: \(error)")
-            }
+            expire(m, path: path)
         }
         // Reports first (bounce/ and trace/ logfiles): the message leaves
         // the queue only once they are with cleanup.
         let reported = sendReports(m)
-        if m.pending.isEmpty && reported {
+        if m.deferredCount == 0 && reported {
             remove(m, path: path)
             return
         }
-        if !m.pending.isEmpty { sendDelayWarning(m, path: path) }
+        if m.deferredCount > 0 {
+            sendDelayWarning(m, path: path)
+            addToFlushLogs(m)
+        }
         let next = now + QmgrPolicy.backoff(now: now, createTime: created, minimal: settings.minimalBackoff,
                                             maximal: settings.maximalBackoff)
         var times = [timespec(tv_sec: next, tv_nsec: 0), timespec(tv_sec: next, tv_nsec: 0)]
@@ -443,6 +636,54 @@ final class QueueManager {
         makeParents(relative)
         if rename(path, directory.path + "/" + relative) != 0 {
             MailLog.warning("\(m.id): rename active to deferred: \(SystemError())")
+        }
+    }
+
+    /// The recipients still undelivered go to the bounce log (with the
+    /// reason of their last deferral, from defer/QID) and are marked done.
+    private func expire(_ m: ActiveMessage, path: String) {
+        let pending: [QueueRecipient]
+        do {
+            let file = try QueueFile.read(path: path, attributeLimit: Int.max)
+            pending = (file.recipients + file.extractedRecipients).filter { $0.state == .pending }
+        } catch {
+            MailLog.warning("\(m.id): expire: \(error)")
+            return
+        }
+        var reasons: [Int: (String, String)] = [:]
+        for e in DeferLog.read(queue: DeferLog.deferQueue, id: m.id, directory: directory) {
+            reasons[e.offset] = (e.status, e.reason)
+        }
+        let entries = pending.map { r -> DeferLogEntry in
+            let (dsn, text) = reasons[r.offset] ?? ("4.4.7", "message expired")
+            return DeferLogEntry(recipient: r.address, original: r.original ?? "", offset: r.offset,
+                                 dsnOriginalRecipient: r.dsnOriginalRecipient ?? "", notifyFlags: r.notifyFlags ?? 0,
+                                 status: dsn, action: "failed", reason: text)
+        }
+        var left = entries.count
+        do {
+            try DeferLog.append(entries, queue: DeferLog.bounceQueue, id: m.id, directory: directory)
+            for r in entries {
+                try QueueFile.markDone(path: path, offset: r.offset)
+                left -= 1
+            }
+        } catch {
+            MailLog.warning("\(m.id): expire: \(error)")
+        }
+        m.deferredCount = left
+    }
+
+    /// Tells the fast flush service which destinations the message is
+    /// deferred for: one `add` per site of a deferred recipient (the
+    /// recipients themselves are no longer in memory; nothing when
+    /// fast_flush_domains is empty).
+    private func addToFlushLogs(_ m: ActiveMessage) {
+        guard flushClient.enabled else { return }
+        for site in m.deferredSites {
+            switch flushClient.add(site: site, queueID: m.id) {
+            case .ok, .deny: break
+            default: MailLog.warning("\(m.id): \(FlushProtocol.service) service failure")
+            }
         }
     }
 

@@ -132,12 +132,16 @@ do {
     fail("\(who): unable to execute \(postdrop) -r: \(error)", EX_TEMPFAIL)
 }
 close(toChild[0]); close(fromChild[1])
-let out = Stream(fd: toChild[1])
-out.write(records.bytes)
-try? out.flush()
-close(toChild[1])
+// postdrop -r: first `queue_id`, then (after our records) `status` and `reason`.
 let replyStream = Stream(fd: fromChild[0], timeout: 3600)
-let reply = try? AttributeCodec.read(from: replyStream)
+let announced = try? AttributeCodec.read(from: replyStream)
+let out = Stream(fd: toChild[1])
+if announced?[CleanupProtocol.Attribute.queueID] != nil {
+    out.write(records.bytes)
+    try? out.flush()
+}
+close(toChild[1])
+let reply = announced == nil ? nil : try? AttributeCodec.read(from: replyStream)
 var status: Int32 = 0
 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
 let code = reply?.int(CleanupProtocol.Attribute.status) ?? -1

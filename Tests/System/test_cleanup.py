@@ -11,7 +11,11 @@ folding), message_drop_headers, Resent-* headers and the missing headers
 they change, header_size_limit, header_checks / mime_header_checks /
 nested_header_checks / body_checks by MIME structure, actions (STRIP, PASS,
 REDIRECT, FILTER, BCC, unknown), always_bcc / sender_bcc_maps /
-recipient_bcc_maps placement, MIME nesting errors, hostile input.
+recipient_bcc_maps placement, MIME nesting errors, hostile input; local
+mail that cleanup rejects (header REJECT, MIME error, hopcount) is returned
+to the sender by a non-delivery notice with the same log lines and report
+fields as Postfix's, and the maildrop file is removed; the delay warning
+(`W` record from delay_warning_time) ends in one "Delayed Mail" notice.
 
 Environment: POSTHORN_BIN (default <repo>/.build/debug); needs root and
 Debian's postfix package (the oracle; a missing oracle FAILS the test).
@@ -19,6 +23,8 @@ Debian's postfix package (the oracle; a missing oracle FAILS the test).
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -29,14 +35,16 @@ from pathlib import Path
 
 import pytest
 
-from posthorn_instance import PosthornInstance, require_programs, wait_for
+from posthorn_instance import BASE_MASTER, PosthornInstance, require_programs, wait_for
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCAT = Path("/usr/sbin/postcat")
 SENDMAIL = Path("/usr/sbin/sendmail")
 
 CHECKS = {
-    "header_checks": r"""/^Subject: strip-me/ STRIP stripped
+    "header_checks": r"""/^Subject: reject-me/ REJECT
+/^Subject: reject-why/ REJECT 5.7.9 custom reason here
+/^Subject: strip-me/ STRIP stripped
 /^Subject: pass-me/ PASS
 /^Subject: redirect-me/ REDIRECT red@example.net
 /^Subject: filter-me/ FILTER smtp:[10.0.0.1]:25
@@ -97,6 +105,9 @@ mydestination =
         (self.conf / "master.cf").write_text("""pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
 postlog   unix-dgram n  -       n       -       1       postlogd
 """)
         past = time.time() - 60
@@ -160,20 +171,23 @@ def cleanup_log(log: str, qid: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pair():
-    require_programs("master", "postlogd", "trivial-rewrite", "cleanup", "pickup", "postdrop", "sendmail")
+    require_programs("master", "postlogd", "trivial-rewrite", "cleanup", "pickup", "postdrop", "sendmail", "bounce")
     for p in (POSTFIX, POSTCAT, SENDMAIL):
         if not p.is_file():
             pytest.fail(f"oracle program missing: {p}", pytrace=False)
     master = """pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
     ours = PosthornInstance(main_extra=FEATURES.format(etc="{root}/etc"), master=master, files=CHECKS,
                             prefix="posthorn-cleanup-")
     oracle = Oracle()
     try:
-        ours.start(wait_for_services=("public/cleanup", "public/pickup"))
+        ours.start(wait_for_services=("public/cleanup", "public/pickup", "private/bounce"))
         yield ours, oracle
     finally:
         ours.stop()
@@ -302,25 +316,151 @@ def test_bcc_recipients_placement(pair):
                 "Subject: bcc-me\n\nb\n")
 
 
-def test_mime_nesting_error_is_logged(pair):
-    ours, oracle = pair
-    depth = 4
+def nested_mime(depth: int = 4) -> str:
     m = "Subject: deep\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b0\n\n"
     for d in range(1, depth + 1):
         m += f"--b{d - 1}\nContent-Type: multipart/mixed; boundary=b{d}\n\n"
-    m += f"--b{depth}\nContent-Type: text/plain\n\nleaf\n" + "".join(f"--b{d}--\n" for d in range(depth, -1, -1))
-    r = ours.sendmail(["-f", "alice@example.com", "bob@example.net"], m)
-    assert r.returncode == 0
-    # Postfix bounces the message (dsn=5.6.0); Posthorn logs the same reject
-    # and, without a bounce client in cleanup yet, leaves it in maildrop.
-    found = ours.wait_log(r"postfix/cleanup\[\d+\]: [0-9A-F]+: reject: mime-error MIME nesting exceeds safety limit: "
-                          r"Content-Type: multipart/mixed; boundary=b4 from local; from=<alice@example\.com> "
-                          r"to=<bob@example\.net>$")
-    assert found
-    maildrop = ours.queue / "maildrop"
-    assert wait_for(lambda: len(list(maildrop.iterdir())) == 1)
-    for f in maildrop.iterdir():
-        f.unlink()
+    return m + f"--b{depth}\nContent-Type: text/plain\n\nleaf\n" + "".join(f"--b{d}--\n" for d in range(depth, -1, -1))
+
+
+ID = r"[0-9A-F]{6,}"
+
+
+def returned(kind: str, pair, args, message: str):
+    """Submits to one side; waits for cleanup's reject and the bounce
+    daemon's notice. Returns (cleanup log lines, notice as email message)."""
+    ours, oracle = pair
+    read = ours.maillog if kind == "ours" else oracle.maillog
+    queue = ours.queue if kind == "ours" else oracle.queue
+    conf = ours.etc if kind == "ours" else oracle.conf
+    before = set(re.findall(rf"postfix/pickup\[\d+\]: ({ID}): uid=", read()))
+    r = ours.sendmail(args, message) if kind == "ours" else oracle.sendmail(args, message)
+    assert r.returncode == 0, (kind, r.stderr.decode())
+    qid = wait_for(lambda: next((q for q in re.findall(rf"postfix/pickup\[\d+\]: ({ID}): uid=", read())
+                                  if q not in before), None), timeout=20)
+    assert qid, f"{kind}: no pickup line\n" + read()
+    m = wait_for(lambda: re.search(rf"postfix/bounce\[\d+\]: {qid}: sender non-delivery notification: ({ID})$",
+                                   read(), re.M), timeout=20)
+    assert m, f"{kind}: no notice\n" + read()
+    new = m.group(1)
+    assert wait_for(lambda: new in complete_files(queue), timeout=10), read()
+    assert wait_for(lambda: not any((queue / "maildrop").iterdir()), timeout=10), f"{kind}: maildrop file kept"
+    assert not any(p.is_file() for p in (queue / "bounce").rglob("*")), f"{kind}: bounce logfile kept"
+    assert qid not in complete_files(queue) and not list(queue.rglob(qid)), f"{kind}: rejected file kept"
+    log = [re.sub(r"delay=[\d.]+, delays=[\d./]+", "delay=D, delays=D", l)
+           for l in cleanup_log(read(), qid) if "unable to look up public/qmgr" not in l]
+    log = [re.sub(r"<\d{14}\.QID@", "<STAMP.QID@", l) for l in log]
+    r = subprocess.run([str(POSTCAT), "-c", str(conf), "-q", new], capture_output=True, timeout=20,
+                       env={**os.environ, "TZ": "UTC"})
+    lines = r.stdout.split(b"\n")
+    start = next(i for i, l in enumerate(lines) if l.startswith(b"*** MESSAGE CONTENTS"))
+    end = next(i for i, l in enumerate(lines) if l.startswith(b"*** HEADER EXTRACTED"))
+    body = b"\n".join(lines[start + 1:end]) + b"\n"
+    return log, email.message_from_bytes(body, policy=email.policy.compat32), qid
+
+
+def notice_shape(msg, qid: str) -> list:
+    """What must agree between the two notices: subject, per-recipient
+    DSN fields, how much of the message came back and its header names."""
+    assert msg.get_content_type() == "multipart/report"
+    parts = msg.get_payload()
+    status = parts[1].get_payload()
+    original = parts[2]
+    payload = original.get_payload()
+    if isinstance(payload, list):
+        names = list(payload[0].keys())
+        body = payload[0].get_payload()
+    else:
+        names = [l.split(":")[0] for l in payload.splitlines() if l and l[0] not in " \t"]
+        body = None
+    per_rcpt = [[(k, v) for k, v in r.items()] for r in status[1:]]
+    return [msg["Subject"], msg["From"].split("@")[0], [l for l in parts[0].get_payload().splitlines()
+                                                         if l.startswith("<")],
+            [(k, v.replace(qid, "QID")) for k, v in status[0].items() if k != "Arrival-Date"],
+            per_rcpt, original["Content-Description"], original.get_content_type(), names, body]
+
+
+@pytest.mark.parametrize("case", ["reject", "reject-why", "mime", "hops"])
+def test_rejected_local_mail_is_returned(pair, case):
+    args = ["-f", "alice@example.com", "bob@example.net", "carol@example.net"]
+    message = {
+        "reject": "Subject: reject-me now\nTo: bob@example.net\n\nbody line\n",
+        "reject-why": "Subject: reject-why\n\nbody\n",
+        "mime": nested_mime(),
+        "hops": "".join(f"Received: from h{i}\n" for i in range(50)) + "Subject: hops\n\nbody\n",
+    }[case]
+    (their_log, theirs, their_qid) = returned("oracle", pair, args, message)
+    (our_log, ours, our_qid) = returned("ours", pair, args, message)
+    assert our_log == their_log, "\n".join(["posthorn:", *our_log, "postfix:", *their_log])
+    assert notice_shape(ours, our_qid) == notice_shape(theirs, their_qid), ours.as_string() + "\n----\n" + theirs.as_string()
+
+
+def test_delay_warning_record_and_notice():
+    """delay_warning_time = 1s (Postfix accepts seconds): cleanup writes
+    W = arrival + 1; qmgr, finding the message deferred (defer_transports)
+    past that time, has one "Delayed Mail" notice sent, and W becomes -1."""
+    require_programs("master", "qmgr", "cleanup", "pickup", "bounce", "discard")
+    master = BASE_MASTER + """bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+discard   unix  -       -       n       -       -       discard
+"""
+    inst = PosthornInstance(main_extra="delay_warning_time = 1s\ndefault_transport = discard\n"
+                            "defer_transports = discard\nminimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n",
+                            master=master, prefix="posthorn-cleanup-delay-")
+    try:
+        inst.start(wait_for_services=("public/qmgr", "public/cleanup", "public/pickup", "private/bounce"))
+        r = inst.sendmail(["-f", "carol@example.com", "slow@example.net"], "Subject: slow\n\nbody text\n")
+        assert r.returncode == 0, r.stderr.decode()
+        qid = inst.wait_log(rf"postfix/pickup\[\d+\]: ({ID}): uid=")[0].group(1)
+        m = inst.wait_log(rf"postfix/bounce\[\d+\]: {qid}: sender delay notification: ({ID})$", timeout=20)[0]
+        new = m.group(1)
+        # The original's W record is -1 now (warn once); it was arrival + 1.
+        listing = lambda q, *f: subprocess.run([str(POSTCAT), "-c", str(inst.etc), *f, "-q", q],  # noqa: E731
+                                               capture_output=True, timeout=20, env={**os.environ, "TZ": "UTC"}
+                                               ).stdout.decode(errors="replace")
+        assert wait_for(lambda: "warning_message_time: Wed Dec 31 23:59:59 1969" in listing(qid, "-e"), timeout=10)
+        assert wait_for(lambda: "*** MESSAGE CONTENTS" in listing(new), timeout=10), inst.logs()
+        text = listing(new)
+        notice = email.message_from_string(text[text.index("*** MESSAGE CONTENTS"):].split("\n", 1)[1]
+                                           .split("*** HEADER EXTRACTED")[0], policy=email.policy.compat32)
+        assert notice["Subject"] == "Delayed Mail (still being retried)"
+        assert notice["To"] == "carol@example.com"
+        passes = len(re.findall(rf"{qid}: to=<slow@example.net>", inst.maillog()))
+        inst.wait_log(rf"{qid}: to=<slow@example.net>", count=passes + 2, timeout=15)
+        assert len(re.findall(rf"{qid}: sender delay notification", inst.maillog())) == 1
+        # The notice itself (null sender) carries no W record.
+        assert "warning_message_time" not in listing(new, "-e")
+    finally:
+        inst.stop()
+
+
+def test_delay_warning_record_position(pair):
+    """W sits right before the first recipient group, as Postfix writes it."""
+    ours, _ = pair
+    qid, text = None, ""
+    # A private instance is not needed: check the writer's order on one file.
+    inst = PosthornInstance(main_extra="delay_warning_time = 4h\n", master="""pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+postlog   unix-dgram n  -       n       -       1       postlogd
+""", prefix="posthorn-cleanup-w-")
+    try:
+        inst.start(wait_for_services=("public/cleanup", "public/pickup"))
+        r = inst.sendmail(["-f", "w@example.com", "r@example.net"], "Subject: w\n\nb\n")
+        assert r.returncode == 0
+        new = wait_for(lambda: complete_files(inst.queue), timeout=20)
+        qid = new.pop()
+        text = postcat(inst.etc, qid)
+    finally:
+        inst.stop()
+    lines = text.splitlines()
+    i = next(i for i, l in enumerate(lines) if l.startswith("warning_message_time:"))
+    assert lines[i - 1].startswith("sender: w@example.com") and lines[i + 1].startswith("named_attribute: dsn_orig_rcpt")
+    arrival = next(l for l in lines if l.startswith("message_arrival_time:")).split(": ", 1)[1]
+    warn = lines[i].split(": ", 1)[1]
+    t = lambda s: time.mktime(time.strptime(s, "%a %b %d %H:%M:%S %Y"))  # noqa: E731
+    assert t(warn) - t(arrival) == 4 * 3600
 
 
 def test_hostile_content_is_queued(pair):

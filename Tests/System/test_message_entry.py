@@ -202,6 +202,38 @@ def test_sendmail_with_recipient(mta):
                for l in log), "\n".join(log)
 
 
+DEBIAN_SENDMAIL = Path("/usr/sbin/sendmail")
+
+
+def test_postdrop_protocol_interoperates_with_debian(mta):
+    """Debian's sendmail drives our postdrop (`postdrop -r`: queue_id first,
+    then status), and our sendmail drives Debian's postdrop; either way our
+    pickup takes the maildrop file."""
+    before = set(mta.pickup_ids())
+    r = subprocess.run([str(DEBIAN_SENDMAIL), "-C", mta.etc, "-i", "-f", "deb@example.com", "one@example.net"],
+                       input=b"Subject: from debian sendmail\n\nbody one\n", capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    qid = wait_for(lambda: next((i for i in mta.pickup_ids() if i not in before), None))
+    assert qid, mta.logs()
+    assert any(re.search(rf"pickup\[\d+\]: {qid}: uid=0 from=<deb@example.com>$", l) for l in mta.maillog())
+
+    # A second configuration directory for the same queue whose
+    # command_directory is Debian's: our sendmail runs /usr/sbin/postdrop.
+    other = mta.root / "etc-debian-postdrop"
+    other.mkdir(exist_ok=True)
+    main = (mta.root / "etc" / "main.cf").read_text().replace(f"command_directory = {BIN}",
+                                                              "command_directory = /usr/sbin")
+    (other / "main.cf").write_text(main)
+    (other / "master.cf").write_text((mta.root / "etc" / "master.cf").read_text())
+    before = set(mta.pickup_ids())
+    r = subprocess.run([str(BIN / "sendmail"), "-C", str(other), "-i", "-f", "ours@example.com", "two@example.net"],
+                       input=b"Subject: to debian postdrop\n\nbody two\n", capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    qid = wait_for(lambda: next((i for i in mta.pickup_ids() if i not in before), None))
+    assert qid, mta.logs()
+    assert any(re.search(rf"pickup\[\d+\]: {qid}: uid=0 from=<ours@example.com>$", l) for l in mta.maillog())
+
+
 def test_dot_ends_input_without_i(mta):
     qid = mta.submit(["-f", "alice@example.com", "bob@example.net"], "Subject: dot\nMessage-ID: <m1@example.com>\n\nbefore\n.\nafter\n")
     content = section(mta.postcat(qid), "MESSAGE CONTENTS")
