@@ -3,8 +3,8 @@
 
 Issue 5's queue benchmark. For each implementation (Posthorn's release
 build and Debian's Postfix 3.7), a private instance under a temporary
-directory (master.cf: pickup, cleanup, qmgr, trivial-rewrite, bounce,
-defer, trace, discard, showq, postlogd; default_transport = discard;
+directory (benchlib.Instance; master.cf: pickup, cleanup, qmgr,
+trivial-rewrite, bounce, defer, trace, discard, showq, anvil, proxymap, postlogd; default_transport = discard;
 maillog_file through postlogd) receives N messages submitted with that
 implementation's own `sendmail` (C submitters in parallel; sendmail runs
 postdrop, which writes maildrop; pickup, cleanup, qmgr and discard do the
@@ -25,92 +25,33 @@ Needs root (Postfix's master and postdrop). Usage:
     bench/queue_bench.py [--messages 10000] [--submitters 4] [--rounds 2] [--posthorn-bin DIR]
 """
 import argparse
-import ctypes
 import json
 import os
-import re
-import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PR_SET_CHILD_SUBREAPER = 36
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
-MASTER_CF = """pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-discard   unix  -       -       n       -       -       discard
-showq     unix  n       -       n       -       -       showq
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MESSAGE = ("From: bench@example.com\nTo: sink@example.org\nSubject: benchmark {n}\n\n"
            + "A line of benchmark text to make the message about one kilobyte long.\n" * 14)
 
 
-def suite_dirs(kind, posthorn_bin):
-    if kind == "posthorn":
-        return posthorn_bin, posthorn_bin
-    return "/usr/sbin", "/usr/lib/postfix/sbin"
-
-
 def run_one(kind, messages, submitters, posthorn_bin):
-    """Runs one suite in this process, which must be a sub-reaper; returns figures."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    command_dir, daemon_dir = suite_dirs(kind, posthorn_bin)
-    root = tempfile.mkdtemp(prefix=f"bench-queue-{kind}-", dir="/tmp")
-    os.chmod(root, 0o755)
-    for d in ("etc", "queue", "data"):
-        os.mkdir(os.path.join(root, d))
-        os.chmod(os.path.join(root, d), 0o755)
-    shutil.chown(os.path.join(root, "data"), user="postfix")
-    etc = os.path.join(root, "etc")
-    with open(os.path.join(etc, "main.cf"), "w") as f:
-        f.write(f"""queue_directory = {root}/queue
-data_directory = {root}/data
-command_directory = {command_dir}
-daemon_directory = {daemon_dir}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.bench.invalid
-mydomain = bench.invalid
-mydestination =
-default_transport = discard
-maillog_file = {root}/maillog
-maillog_file_prefixes = /tmp
-""")
-    with open(os.path.join(etc, "master.cf"), "w") as f:
-        f.write(MASTER_CF)
-    maillog = os.path.join(root, "maillog")
+    """Runs one suite in this process (made a sub-reaper); returns figures."""
+    benchlib.become_subreaper()
+    inst = benchlib.Instance(kind, posthorn_bin)
     try:
-        subprocess.run([os.path.join(command_dir, "postfix"), "-c", etc, "check"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        master = subprocess.Popen([os.path.join(daemon_dir, "master"), "-c", etc, "-d"],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(root, "queue", "public", "pickup")):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{kind}: pickup never appeared")
-            time.sleep(0.05)
-        time.sleep(0.5)
-
+        inst.start()
+        user0, sys0 = benchlib.children_cpu()
         counter = iter(range(messages))
         lock = threading.Lock()
         failures = []
-        sendmail = os.path.join(command_dir, "sendmail")
+        sendmail = os.path.join(inst.command_dir, "sendmail")
 
         def submitter():
             while True:
@@ -118,7 +59,7 @@ maillog_file_prefixes = /tmp
                     n = next(counter, None)
                 if n is None:
                     return
-                r = subprocess.run([sendmail, "-C", etc, "-i", "-f", "bench@example.com", "sink@example.org"],
+                r = subprocess.run([sendmail, "-C", inst.etc, "-i", "-f", "bench@example.com", "sink@example.org"],
                                    input=MESSAGE.format(n=n).encode(), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
                 if r.returncode != 0:
@@ -132,33 +73,12 @@ maillog_file_prefixes = /tmp
         for t in threads:
             t.join()
         submitted = time.monotonic()
-        sent = re.compile(rb"/discard\[\d+\]: [0-9A-Za-z]+: to=<[^>]*>, .*status=sent")
-        delivered = 0
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                with open(maillog, "rb") as f:
-                    delivered = len(sent.findall(f.read()))
-            except FileNotFoundError:
-                delivered = 0
-            if delivered >= messages - len(failures):
-                break
-            time.sleep(0.1)
+        delivered = inst.wait_delivered(messages - len(failures), timeout=600)
         end = time.monotonic()
-        master.send_signal(signal.SIGTERM)
-        master.wait(30)
-        # Reap every descendant (orphans come to us as the sub-reaper).
-        reap_deadline = time.monotonic() + 30
-        while time.monotonic() < reap_deadline:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                time.sleep(0.05)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        user = after.ru_utime - before.ru_utime
-        system = after.ru_stime - before.ru_stime
+        inst.stop()
+        user1, sys1 = benchlib.children_cpu()
+        user = user1 - user0
+        system = sys1 - sys0
         return {
             "kind": kind, "messages": messages, "delivered": delivered, "failures": len(failures),
             "first_failure": failures[0] if failures else "",
@@ -169,7 +89,8 @@ maillog_file_prefixes = /tmp
             "sys_ms_per_msg": system * 1000 / max(delivered, 1),
         }
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        inst.stop()
+        inst.remove()
 
 
 def main():
