@@ -42,6 +42,8 @@ let package = Package(
         .executable(name: "postqueue", targets: ["postqueue"]),
         .executable(name: "mailq", targets: ["mailq"]),
         .executable(name: "postsuper", targets: ["postsuper"]),
+        .executable(name: "smtpd", targets: ["smtpd"]),
+        .executable(name: "tlsmgr", targets: ["tlsmgr"]),
         .executable(name: "bounce", targets: ["bounce"]),
         .executable(name: "flush", targets: ["flush"]),
     ],
@@ -60,6 +62,10 @@ let package = Package(
         .target(name: "Tables", dependencies: ["Util", "Global", "CBerkeleyDB", "CLMDB", "CPCRE2", "CMariaDB", "CSQLite"]),
 
         .target(name: "ServerSkeleton", dependencies: ["Util", "Global"]),
+        .target(name: "TLS", dependencies: ["Util", "Global", "COpenSSL"]),
+        .target(name: "SASL", dependencies: ["Util"]),
+        .target(name: "DNS"),
+        .target(name: "SmtpdPolicy", dependencies: ["Util", "Global", "Tables", "DNS"]),
 
         .executableTarget(name: "master", dependencies: ["Util", "Global"]),
         .executableTarget(name: "posthorn-testd", dependencies: ["Util", "Global", "ServerSkeleton"]),
@@ -86,6 +92,8 @@ let package = Package(
         .executableTarget(name: "postqueue", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "mailq", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postsuper", dependencies: ["Util", "Global"]),
+        .executableTarget(name: "smtpd", dependencies: ["Util", "Global", "Tables", "ServerSkeleton", "SmtpdPolicy", "TLS", "SASL"]),
+        .executableTarget(name: "tlsmgr", dependencies: ["Util", "Global", "Tables", "ServerSkeleton", "TLS"]),
         .executableTarget(name: "bounce", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .executableTarget(name: "flush", dependencies: ["Util", "Global", "Tables", "ServerSkeleton"]),
 
@@ -100,6 +108,9 @@ let package = Package(
         .testTarget(name: "QueueManagerTests", dependencies: ["Util", "Global", "qmgr"]),
         .testTarget(name: "BounceTests", dependencies: ["Util", "Global", "bounce"]),
         .testTarget(name: "FlushTests", dependencies: ["Util", "Global", "Tables", "flush"]),
+        .testTarget(name: "SmtpdTests", dependencies: ["Util", "Global", "Tables", "SmtpdPolicy", "smtpd", "DNS"]),
+        .testTarget(name: "TLSTests", dependencies: ["Util", "TLS"]),
+        .testTarget(name: "SASLTests", dependencies: ["Util", "SASL"]),
         .testTarget(name: "ShimTests",
                     dependencies: ["COpenSSL", "CMariaDB", "CBerkeleyDB", "CLMDB", "CPCRE2", "CSQLite"]),
     ],

@@ -17,6 +17,14 @@ POSTHORN = {
 }
 
 
+# Postfix defaults Posthorn changes on purpose: the same table as
+# scripts/gen-parameter-table.py's DEFAULT_OVERRIDES (docs/compatibility.md).
+DEFAULT_OVERRIDES = {
+    "smtpd_forbid_bare_newline": "normalize",
+    "smtpd_forbid_unauth_pipelining": "yes",
+}
+
+
 def cell(text):
     return text.replace("|", "\\|").replace("\n", " ") if text else ""
 
@@ -34,7 +42,8 @@ def main():
                 continue
             name, kind, lo, hi, summary = line.rstrip("\n").split("\t")
             if name in defaults:
-                rows[name] = (kind, defaults[name], lo, hi, summary, "Postfix 3.7")
+                origin = "Postfix 3.7" + (" (Posthorn default)" if name in DEFAULT_OVERRIDES else "")
+                rows[name] = (kind, DEFAULT_OVERRIDES.get(name, defaults[name]), lo, hi, summary, origin)
     for name, (kind, default, lo, hi, summary) in POSTHORN.items():
         rows[name] = (kind, default, lo, hi, summary, "Posthorn")
     out = [

@@ -12,15 +12,21 @@
 #        - Debian's postfix, installed UNCONFIGURED, as the oracle the
 #          differential tests compare against (/usr/sbin/postconf),
 #        - python3-pytest, and the independent peers the system tests run
-#          against our logs and sockets: pflogsumm, swaks, fail2ban.
+#          against our logs and sockets: pflogsumm, swaks, fail2ban,
+#          dovecot-core (a real Dovecot for SASL, started by the tests),
+#          postgrey (a real policy server, started privately by the tests).
 #   2. swift build --build-tests, then swift test (unit tests).
-#   3. pytest -q Tests/System (system tests), with POSTHORN_BIN pointing at
-#      the debug binaries just built.
+#   3. scripts/fuzz-smtpd.sh: libFuzzer over smtpd's command parser and
+#      DATA/BDAT framing for POSTHORN_FUZZ_SECONDS (default 45) seconds.
+#   4. pytest -q Tests/System (system tests), with POSTHORN_BIN pointing at
+#      the debug binaries just built and POSTHORN_DIALOGS=1 (the SMTP dialog
+#      corpus recorded from Postfix is replayed against our smtpd).
 # Exits non-zero when the build fails or any test fails; the system tests
 # run even when a unit test failed, so one run shows everything.
 #
 # Environment:
 #   POSTHORN_SCRATCH   SwiftPM scratch path (default: <repo>/.build)
+#   POSTHORN_FUZZ_SECONDS  how long the fuzzer runs (default 45)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,7 +36,7 @@ SCRATCH=${POSTHORN_SCRATCH:-$REPO/.build}
 TEST_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev
                postfix postfix-mysql postfix-pcre postfix-lmdb postfix-sqlite
                mariadb-server mariadb-client time python3-pytest
-               pflogsumm swaks fail2ban)
+               pflogsumm swaks fail2ban dovecot-core postgrey)
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
@@ -79,6 +85,12 @@ if ! swift test --skip-build --scratch-path "$SCRATCH"; then
     status=1
 fi
 
+log "fuzzing smtpd's command parser and DATA/BDAT framing (bounded)"
+if ! scripts/fuzz-smtpd.sh "${POSTHORN_FUZZ_SECONDS:-45}"; then
+    log "fuzzing FAILED"
+    status=1
+fi
+
 if /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     PYTEST=(/usr/bin/python3 -m pytest)
 else
@@ -86,7 +98,7 @@ else
 fi
 
 log "system tests (POSTHORN_BIN=$BIN)"
-if ! POSTHORN_BIN="$BIN" "${PYTEST[@]}" -q -p no:cacheprovider Tests/System "$@"; then
+if ! POSTHORN_DIALOGS=1 POSTHORN_BIN="$BIN" "${PYTEST[@]}" -q -p no:cacheprovider Tests/System "$@"; then
     log "system tests FAILED"
     status=1
 fi

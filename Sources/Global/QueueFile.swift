@@ -438,8 +438,12 @@ public enum QueueFile {
                     guard let attr = QueueAttribute(payload: record.payload) else {
                         throw .corrupt("malformed attribute: \(text)")
                     }
-                    attributeCount += 1
-                    if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
+                    // Per-recipient DSN attributes do not count towards the
+                    // limit (a message may have any number of recipients).
+                    if attr.name != "notify_flags" && attr.name != "dsn_orig_rcpt" {
+                        attributeCount += 1
+                        if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
+                    }
                     switch attr.name {
                     case "create_time": message.createTime = Int(attr.value)
                     case "notify_flags": pendingNotify = Int(attr.value)

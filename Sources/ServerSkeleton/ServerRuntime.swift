@@ -45,7 +45,7 @@ struct ServerRuntime {
         MailLog.configure(program: program, config: config)
         let context = ServiceContext(config: config, serviceName: options.serviceName ?? program,
                                      serviceType: options.serviceType ?? "unix", programName: program,
-                                     arguments: options.arguments)
+                                     arguments: options.arguments, standalone: options.standalone)
         let maxUse = context.integer("max_use")
         let maxIdle = context.seconds("max_idle")
 

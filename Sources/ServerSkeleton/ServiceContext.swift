@@ -18,13 +18,18 @@ public struct ServiceContext: Sendable {
     public let programName: String
     /// The arguments after the options.
     public let arguments: [String]
+    /// -S: stand-alone, standard input and output are the one client (no
+    /// master; `sendmail -bs` runs smtpd this way).
+    public let standalone: Bool
 
-    public init(config: MailConfig, serviceName: String, serviceType: String, programName: String, arguments: [String]) {
+    public init(config: MailConfig, serviceName: String, serviceType: String, programName: String, arguments: [String],
+                standalone: Bool = false) {
         self.config = config
         self.serviceName = serviceName
         self.serviceType = serviceType
         self.programName = programName
         self.arguments = arguments
+        self.standalone = standalone
     }
 
     /// The expanded value of `name`.

@@ -415,7 +415,19 @@ final class CleanupSession {
         do {
             try write(w, message: message, recipients: finalRecipients, extracted: extractedFinal, now: now,
                       filter: actions.filter ?? message.filterTarget, redirect: actions.redirect ?? message.redirect)
+            // As Postfix, message_size_limit bounds the whole queue file
+            // (envelope, added headers and record framing included), not
+            // only the content counted while reading. Local submissions
+            // were bounded by postdrop already.
+            if settings.messageSizeLimit > 0 && w.offset > settings.messageSizeLimit
+                && !envelope.flags.contains(.bounce) {
+                MailLog.warning("\(w.id): queue file size limit exceeded")
+                w.abort()
+                throw CleanupFailure.status(.size, CleanupProtocol.Status.size.text)
+            }
             try w.commit(qmgrFlags: notifyUnion << 1, destination: hold ? "hold" : nil)
+        } catch let failure as CleanupFailure {
+            throw failure
         } catch {
             MailLog.warning("\(w.id): \(error)")
             throw .status(.write, CleanupProtocol.Status.write.text)

@@ -120,7 +120,13 @@ var scanned = 0
 while true {
     let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
     if n < 0 { if errno == EINTR { continue }; MailLog.fatal("uid=\(uid): read standard input: \(SystemError())") }
-    if n == 0 { break }
+    if n == 0 {
+        // End of input before the end record: the client gave up (smtpd's
+        // abandoned transaction, an interrupted sendmail). As Postfix's
+        // postdrop: remove the file, say nothing.
+        writer.abort()
+        exit(0)
+    }
     input.append(contentsOf: chunk[0..<n])
     if let end = endOfRecords(input, from: &scanned) {
         input.removeSubrange(end...)

@@ -7,11 +7,14 @@
 // ones), -i/-oi, -f/-r sender, -F full name, -N dsn, -R ret, -V envid,
 // -bm (default), -bp (postqueue -p), -bi (newaliases), -q (postqueue -f),
 // -C config (directory or file), ignored -o... and legacy options.
-// -bs is not supported yet (no smtpd). Exit codes are sysexits(3).
+// -bs (SMTP on standard input/output) execs `$daemon_directory/smtpd -S`
+// with MAIL_CONFIG naming the configuration directory, as Postfix's
+// sendmail: that smtpd queues through postdrop and applies no access
+// restrictions unless it runs as $mail_owner. Exit codes are sysexits(3).
 //
 // SECURITY: runs with the user's privileges; postdrop is the set-group-ID
 // helper that writes the queue.
-// CONFIGURATION PARAMETERS: command_directory, line_length_limit,
+// CONFIGURATION PARAMETERS: command_directory, daemon_directory, line_length_limit,
 // message_size_limit, myhostname.
 import Glibc
 import Util
@@ -49,11 +52,21 @@ func execCommand(_ name: String, _ args: [String]) -> Never {
     fail("execv \(path): \(SystemError())", EX_UNAVAILABLE)
 }
 
+/// `-bs`: stand-alone smtpd on our standard input and output.
+func execSmtpd() -> Never {
+    let path = config.value("daemon_directory") + "/smtpd"
+    setenv("MAIL_CONFIG", configDirectory, 1)
+    let argv = ["smtpd", "-S"]
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    execv(path, &cargs)
+    fail("execv \(path): \(SystemError())", EX_UNAVAILABLE)
+}
+
 switch options.mode {
 case .listQueue: execCommand("postqueue", ["-p"])
 case .flushQueue: execCommand("postqueue", ["-f"])
 case .newAliases: execCommand("newaliases", [])
-case .smtp: fail("-bs is not yet supported (Posthorn has no smtpd yet)", EX_UNAVAILABLE)
+case .smtp: execSmtpd()
 case .unsupported(let option): fail("unsupported option: \(option)", EX_USAGE)
 case .deliver: break
 }

@@ -21,6 +21,31 @@ final class QueueFileTests: XCTestCase {
         XCTAssertEqual(QueueRecordLength.decode([0xff, 0xff, 0xff, 0xff, 0xff, 0x01], at: 0), .tooManyBits)
     }
 
+    func testManyRecipientsWithDSNAttributesAreNotTooManyAttributes() throws {
+        var w = QueueRecordWriter()
+        w.append(.size, QueueSizeRecord(contentSize: 1, dataOffset: 1, recipientCount: 300).payload)
+        w.append(.time, "1 0")
+        w.append(.sender, "a@example.com")
+        for i in 0..<300 {
+            w.append(.attribute, "notify_flags=8")
+            w.append(.attribute, "dsn_orig_rcpt=rfc822;r\(i)@example.org")
+            w.append(.recipient, "r\(i)@example.org")
+        }
+        w.append(.message)
+        w.appendLine(Array("Subject: x".utf8))
+        w.append(.extracted)
+        w.append(.end)
+        let m = try QueueFile.parse(w.bytes)
+        XCTAssertEqual(m.recipients.count, 300)
+        XCTAssertEqual(m.recipients.last?.notifyFlags, 8)
+        // Other attributes still count.
+        var v = QueueRecordWriter()
+        v.append(.sender, "a@example.com")
+        for i in 0..<101 { v.append(.attribute, "x\(i)=y") }
+        v.append(.end)
+        XCTAssertThrowsError(try QueueFile.parse(v.bytes))
+    }
+
     func testSizeRecordIsFixedWidth() {
         let s = QueueSizeRecord(contentSize: 282, dataOffset: 262, recipientCount: 1, contentLength: 282)
         XCTAssertEqual(s.payload.count, 95)

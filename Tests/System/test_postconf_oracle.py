@@ -81,6 +81,16 @@ def test_shipped_config(postconfs: Postconfs, confdirs, args):
 #   process_id        - the pid of the postconf process itself
 #   mail_version      - Debian's patch level (3.7.x); we claim 3.7
 #   mail_release_date - goes with mail_version
+#   DELIBERATE_DEFAULTS - Postfix parameters whose default Posthorn changes on
+#                       purpose (docs/compatibility.md; the registry's
+#                       DEFAULT_OVERRIDES in scripts/gen-parameter-table.py):
+#                       smtpd runs with Postfix 3.9's anti-smuggling and
+#                       pipelining defaults (issue 6, point 6), and
+#                       `postconf -d` says so.
+DELIBERATE_DEFAULTS = {
+    "smtpd_forbid_bare_newline": ("no", "normalize"),
+    "smtpd_forbid_unauth_pipelining": ("no", "yes"),
+}
 D_ALLOWED_DIFFERENCES = frozenset({"process_id", "mail_version", "mail_release_date"})
 
 
@@ -106,6 +116,9 @@ def test_defaults(postconfs: Postconfs, confdirs, which):
     missing = [n for n in t_map if n not in o_map]
     extra = [n for n in o_map if n not in t_map]
     differ = [n for n in t_map if n in o_map and t_map[n] != o_map[n]]
+    # A deliberate default must differ exactly as documented (oracle, ours).
+    wrong = [n for n, pair in DELIBERATE_DEFAULTS.items() if (t_map.get(n), o_map.get(n)) != pair]
+    differ = [n for n in differ if n not in DELIBERATE_DEFAULTS]
     report = [f"postconf -d ({which}): {len(t_map)} oracle parameters, {len(o_map)} ours"]
     report += [f"  missing in posthorn: {n} = {t_map[n]}" for n in missing]
     report += [f"  only in posthorn: {n} = {o_map[n]}" for n in extra]
@@ -120,6 +133,9 @@ def test_defaults(postconfs: Postconfs, confdirs, which):
         problems.append(f"unexpected extra parameters: {sorted(set(extra) - POSTHORN_ONLY_PARAMETERS)}")
     if [n for n in differ if n not in D_ALLOWED_DIFFERENCES]:
         problems.append("defaults differ")
+    if wrong:
+        problems.append(f"deliberate default differences not as documented: "
+                        f"{[(n, t_map.get(n), o_map.get(n)) for n in wrong]}")
     common_t = [n for n, _ in t_items if n in o_map]
     common_o = [n for n, _ in o_items if n in t_map]
     if common_t == sorted(common_t) and common_o != common_t:

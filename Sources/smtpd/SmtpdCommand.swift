@@ -1,0 +1,210 @@
+// SmtpdCommand: parsing of SMTP command lines as Postfix's smtpd reads them:
+// the verb, MAIL FROM/RCPT TO paths (angle brackets, quoted local parts,
+// source routes, and the bare form unless strict_rfc821_envelopes), ESMTP
+// parameters (SIZE, BODY, RET, ENVID, NOTIFY, ORCPT, SMTPUTF8, AUTH) and
+// xtext. Pure functions over bytes: no I/O, unit-tested and fuzzable.
+
+enum SmtpdCommand {
+    /// White space between command words: C's isspace(), as Postfix's
+    /// smtpd_token (so "NOOP<CR>MAIL ..." is NOOP with an argument).
+    static func isSpace(_ c: Character) -> Bool {
+        c == " " || c == "\t" || c == "\r" || c == "\n" || c == "\u{0B}" || c == "\u{0C}"
+    }
+
+    /// Splits a command line into its upper-cased verb and the rest.
+    static func split(_ line: String) -> (verb: String, rest: Substring) {
+        let text = line.drop(while: isSpace)
+        guard let space = text.firstIndex(where: isSpace) else {
+            return (text.uppercased(), "")
+        }
+        return (text[..<space].uppercased(), text[space...].drop(while: isSpace))
+    }
+
+    /// Strict UTF-8 (no overlong forms, surrogates or code points above
+    /// U+10FFFF), as Postfix's valid_utf8_string.
+    static func isValidUTF8(_ bytes: some Collection<UInt8>) -> Bool {
+        var it = bytes.makeIterator()
+        while let c0 = it.next() {
+            if c0 <= 0x7F { continue }
+            let tail: Int
+            var low: UInt8 = 0x80
+            var high: UInt8 = 0xBF
+            switch c0 {
+            case 0xC2...0xDF: tail = 1
+            case 0xE0...0xEF:
+                tail = 2
+                if c0 == 0xE0 { low = 0xA0 }
+                if c0 == 0xED { high = 0x9F }
+            case 0xF0...0xF4:
+                tail = 3
+                if c0 == 0xF0 { low = 0x90 }
+                if c0 == 0xF4 { high = 0x8F }
+            default: return false
+            }
+            for i in 0..<tail {
+                guard let c = it.next() else { return false }
+                if i == 0 { guard c >= low && c <= high else { return false } }
+                else { guard c & 0xC0 == 0x80 else { return false } }
+            }
+        }
+        return true
+    }
+
+    enum PathError: Error, Equatable {
+        /// Missing "FROM:"/"TO:": reply with the command's syntax.
+        case syntax
+        /// The address itself is malformed.
+        case badAddress
+        /// "<" without its ">" (rejected without a warning, as Postfix).
+        case unterminated
+    }
+
+    /// Parses `FROM:<addr> params...` (keyword "FROM:" or "TO:").
+    static func path(_ rest: Substring, keyword: String, strict: Bool) -> Result<(address: String, parameters: [Substring]), PathError> {
+        guard rest.count >= keyword.count, rest.prefix(keyword.count).uppercased() == keyword else { return .failure(.syntax) }
+        var text = rest.dropFirst(keyword.count)
+        text = text.drop { $0 == " " || $0 == "\t" }
+        guard !text.isEmpty else { return .failure(.syntax) }
+        var address: Substring
+        var after: Substring
+        if text.first == "<" {
+            var inQuote = false
+            var escaped = false
+            var close: Substring.Index? = nil
+            var i = text.index(after: text.startIndex)
+            while i < text.endIndex {
+                let c = text[i]
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inQuote.toggle() } else if c == ">" && !inQuote { close = i; break }
+                i = text.index(after: i)
+            }
+            guard let close else { return .failure(.unterminated) }
+            address = text[text.index(after: text.startIndex)..<close]
+            after = text[text.index(after: close)...]
+            // Postfix's tokenizer keeps stray characters after ">" with the address token.
+            after = after.drop { $0 != " " && $0 != "\t" }
+        } else {
+            if strict { return .failure(.badAddress) }
+            let end = text.firstIndex { $0 == " " || $0 == "\t" } ?? text.endIndex
+            address = text[..<end]
+            after = text[end...]
+        }
+        guard let form = internalForm(address, strict: strict) else { return .failure(.badAddress) }
+        let parameters = after.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return .success((form, parameters))
+    }
+
+    /// The address without its source route and quotes; nil when it holds
+    /// white space or control characters outside quotes.
+    static func internalForm(_ address: Substring, strict: Bool) -> String? {
+        var inQuote = false
+        var escaped = false
+        var out = ""
+        out.reserveCapacity(address.utf8.count)
+        for c in address.unicodeScalars {
+            // A quoted, backslash-escaped control character is kept (RFC 5321
+            // quoted-pair; Postfix accepts it); anywhere else it is refused.
+            if escaped { escaped = false; out.unicodeScalars.append(c); continue }
+            if c.value < 0x20 || c.value == 0x7F { return nil }
+            if c == "\\" && inQuote { escaped = true; continue }
+            if c == "\"" { inQuote.toggle(); continue }
+            if (c == " " || c == "\t") && !inQuote { return nil }
+            if !inQuote && (c == "<" || c == ">") { return nil }
+            out.unicodeScalars.append(c)
+        }
+        if inQuote { return nil }
+        // Source route "@a,@b:user@domain": keep user@domain.
+        if out.hasPrefix("@"), let colon = out.firstIndex(of: ":") {
+            out = String(out[out.index(after: colon)...])
+        }
+        if strict && !out.isEmpty && !out.contains("@") && out.lowercased() != "postmaster" {
+            return out
+        }
+        return out
+    }
+
+    /// Decodes RFC 3461 xtext ("+2B" -> "+"); nil when malformed.
+    static func xtextDecode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var it = Array(text.utf8)[...]
+        while let c = it.first {
+            it = it.dropFirst()
+            if c < 0x21 || c > 0x7E || c == UInt8(ascii: "=") { return nil }
+            if c == UInt8(ascii: "+") {
+                guard it.count >= 2, let v = hex(it[it.startIndex]), let w = hex(it[it.startIndex + 1]) else { return nil }
+                bytes.append(v << 4 | w)
+                it = it.dropFirst(2)
+            } else {
+                bytes.append(c)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+
+    /// DSN NOTIFY bits (Postfix's DSN_NOTIFY_*), as dsn_notify_mask: words
+    /// separated by commas or white space, any case; NEVER only alone.
+    static func notifyFlags(_ value: Substring) -> Int? {
+        var flags = 0
+        for word in value.split(whereSeparator: { $0 == "," || isSpace($0) }) {
+            switch word.uppercased() {
+            case "NEVER": flags |= 1
+            case "SUCCESS": flags |= 2
+            case "FAILURE": flags |= 4   // Postfix's DSN_NOTIFY_FAILURE
+            case "DELAY": flags |= 8     // DSN_NOTIFY_DELAY
+            default: return nil
+            }
+        }
+        if flags & 1 != 0 && flags != 1 { return nil }
+        return flags == 0 ? nil : flags
+    }
+
+    /// The first NOTIFY word that is not a DSN keyword (Postfix warns
+    /// `unknown DSN NOTIFY command value "W" in "VALUE"`).
+    static func unknownNotifyWord(_ value: Substring) -> Substring? {
+        value.split(whereSeparator: { $0 == "," || isSpace($0) }).first {
+            !["NEVER", "SUCCESS", "DELAY", "FAILURE"].contains($0.uppercased())
+        }
+    }
+
+    /// "rfc822;addr" -> ("rfc822", decoded addr).
+    static func orcpt(_ value: Substring) -> (type: String, address: String)? {
+        guard let semi = value.firstIndex(of: ";") else { return nil }
+        let type = value[..<semi]
+        guard !type.isEmpty, type.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return nil }
+        guard let address = xtextDecode(value[value.index(after: semi)...]), !address.isEmpty else { return nil }
+        return (String(type), address)
+    }
+
+    /// C-style escape of pending input for the pipelining log line.
+    static func escaped(_ bytes: [UInt8]) -> String {
+        var out = ""
+        for b in bytes {
+            switch b {
+            case 0x0D: out += "\\r"
+            case 0x0A: out += "\\n"
+            case 0x09: out += "\\t"
+            case 0x5C: out += "\\\\"
+            case 0x20...0x7E: out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let oct = String(b, radix: 8)
+                out += "\\" + String(repeating: "0", count: 3 - oct.count) + oct
+            }
+        }
+        return out
+    }
+
+    /// Whether a command word looks like a message header label
+    /// ("Subject:", "MAILFROM:<a@b>"), as Postfix's is_header: printable
+    /// ASCII up to the first colon.
+    static func looksLikeHeader(_ verb: String) -> Bool {
+        guard let colon = verb.utf8.firstIndex(of: UInt8(ascii: ":")), colon != verb.utf8.startIndex else { return false }
+        return verb.utf8[..<colon].allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+}

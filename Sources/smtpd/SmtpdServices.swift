@@ -1,0 +1,99 @@
+// SmtpdServices: what a session needs from the rest of the mail system,
+// behind small protocols so tests can stand in for them: the queue
+// (cleanup, through CleanupClient), address classes (trivial-rewrite) and
+// host lookups for the restriction engine, and the anvil counters.
+import Glibc
+import Util
+import Global
+import SmtpdPolicy
+
+/// One message on its way into the queue.
+protocol SmtpdQueueFile: AnyObject {
+    var queueID: String { get }
+    func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
+               recipients: [QueueRecipient])
+    func writeRecord(continued: Bool, _ payload: [UInt8]) throws(CleanupClientError)
+    func finish(actions: CleanupActions) throws(CleanupClientError) -> CleanupReply
+}
+
+protocol SmtpdQueue: AnyObject {
+    func open() throws(CleanupClientError) -> SmtpdQueueFile
+}
+
+extension CleanupClient: SmtpdQueueFile {
+    func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
+               recipients: [QueueRecipient]) {
+        begin(flags: flags, sender: sender, fullName: nil, arrival: arrival, attributes: attributes, recipients: recipients)
+    }
+    func finish(actions: CleanupActions) throws(CleanupClientError) -> CleanupReply {
+        try finish(extracted: [], actions: actions)
+    }
+}
+
+/// The real queue: public/cleanup.
+final class CleanupQueue: SmtpdQueue {
+    let config: MailConfig
+    init(config: MailConfig) { self.config = config }
+    func open() throws(CleanupClientError) -> SmtpdQueueFile { try CleanupClient(config: config) }
+}
+
+/// Address classes through trivial-rewrite, host names through the resolver.
+final class SystemPolicyEnvironment: PolicyEnvironment {
+    let rewrite: RewriteClient
+    init(config: MailConfig) { rewrite = RewriteClient(config: config) }
+
+    func resolve(_ address: String) throws(PolicyTemporaryFailure) -> ResolveReply {
+        do { return try rewrite.resolve(sender: "", address: address) } catch {
+            throw PolicyTemporaryFailure(error.description)
+        }
+    }
+
+    func lookupHost(_ name: String) -> HostLookupResult {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(name, nil, &hints, &result)
+        if let result { freeaddrinfo(result) }
+        if rc == 0 { return .found }
+        return rc == EAI_AGAIN ? .temporaryFailure : .notFound
+    }
+}
+
+/// Connection, message and recipient counters (anvil); nil answers mean
+/// "no limit applies".
+protocol SmtpdRateLimiter: AnyObject {
+    func connect(_ ident: String) -> (count: Int, rate: Int)?
+    func disconnect(_ ident: String)
+    func message(_ ident: String) -> Int?
+    func recipient(_ ident: String) -> Int?
+}
+
+final class AnvilRateLimiter: SmtpdRateLimiter {
+    let client: AnvilClient
+    init(config: MailConfig) { client = AnvilClient(config: config) }
+    func connect(_ ident: String) -> (count: Int, rate: Int)? {
+        do { return try client.connect(ident: ident) } catch { MailLog.warning("\(error)"); return nil }
+    }
+    func disconnect(_ ident: String) { try? client.disconnect(ident: ident) }
+    func message(_ ident: String) -> Int? { try? client.message(ident: ident) }
+    func recipient(_ ident: String) -> Int? { try? client.recipient(ident: ident) }
+}
+
+/// The RFC 2822 date Postfix writes in Received: headers.
+enum MailDate {
+    static func format(_ time: Int) -> String {
+        var t = time_t(time)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        let offset = Int(parts.tm_gmtoff)
+        let minutes = abs(offset) / 60
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        func strf(_ f: String) -> String {
+            var buffer = [CChar](repeating: 0, count: 128)
+            let n = strftime(&buffer, buffer.count, f, &parts)
+            return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return strf("%a, %e %b %Y %H:%M:%S ") + (offset < 0 ? "-" : "+") + two(minutes / 60) + two(minutes % 60)
+            + " (" + strf("%Z") + ")"
+    }
+}

@@ -1,0 +1,137 @@
+// SmtpdSettings: the smtpd parameters, read once when the process starts
+// (as Postfix's smtpd reads its configuration), so a session never parses
+// main.cf values again.
+import Util
+import Global
+import Tables
+import ServerSkeleton
+
+struct SmtpdSettings {
+    var myhostname = "localhost"
+    var mailName = "Postfix"
+    var banner = "localhost ESMTP Postfix"
+    var timeout: Int32 = 300
+    var lineLimit = 2048
+    var messageSizeLimit = 10_240_000
+    var recipientLimit = 1000
+    var softErrorLimit = 10
+    var hardErrorLimit = 20
+    var errorSleep: UInt32 = 1
+    var heloRequired = false
+    var delayReject = true
+    var strictEnvelopes = false
+    var disableVRFY = false
+    var discardEhloKeywords: Set<String> = []
+    var forbidBareNewline = "no"
+    var bareNewlineExclusions = ""
+    var forbidUnauthPipelining = false
+    var rejectUnlistedRecipient = true
+    var rejectUnlistedSender = false
+    var xforwardHosts = ""
+    var xclientHosts = ""
+    var fastFlushDomains = ""
+    var flushServiceName = "flush"
+    var connectionCountLimit = 50
+    var connectionRateLimit = 0
+    var messageRateLimit = 0
+    var recipientRateLimit = 0
+    var eventLimitExceptions = ""
+    var receiveOverrideOptions = ""
+    var serviceName = "smtp"
+    var noUnknownRecipientChecks = false
+    var localHeaderRewriteClients = "permit_inet_interfaces"
+    var inetInterfaces = "all"
+    var mynetworks = ""
+    var peernameLookup = true
+    var smtputf8Enable = true
+    var forbiddenCommands = "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}"
+    var recipientOvershootLimit = 1000
+    var junkCommandLimit = 100
+    /// The type:table entries of smtpd_forbidden_commands, opened once.
+    var forbiddenTables: [String: LookupTable] = [:]
+
+    init() {}
+
+    init(context: ServiceContext) {
+        let c = context.config
+        myhostname = c.value("myhostname")
+        let name = c.value("mail_name")
+        mailName = name.isEmpty ? "Postfix" : name
+        banner = c.value("smtpd_banner")
+        timeout = Int32(clamping: context.seconds("smtpd_timeout"))
+        lineLimit = max(1, context.integer("line_length_limit"))
+        messageSizeLimit = Int(c.value("message_size_limit")) ?? 10_240_000
+        recipientLimit = context.integer("smtpd_recipient_limit")
+        softErrorLimit = context.integer("smtpd_soft_error_limit")
+        hardErrorLimit = context.integer("smtpd_hard_error_limit")
+        errorSleep = UInt32(max(0, context.seconds("smtpd_error_sleep_time")))
+        heloRequired = context.bool("smtpd_helo_required")
+        delayReject = context.bool("smtpd_delay_reject")
+        strictEnvelopes = context.bool("strict_rfc821_envelopes")
+        disableVRFY = context.bool("disable_vrfy_command")
+        discardEhloKeywords = Set(c.value("smtpd_discard_ehlo_keywords").splitList().map { $0.uppercased() })
+        forbidBareNewline = c.value("smtpd_forbid_bare_newline").lowercased()
+        bareNewlineExclusions = c.value("smtpd_forbid_bare_newline_exclusions")
+        forbidUnauthPipelining = c.bool("smtpd_forbid_unauth_pipelining")
+        rejectUnlistedRecipient = c.bool("smtpd_reject_unlisted_recipient")
+        rejectUnlistedSender = c.bool("smtpd_reject_unlisted_sender")
+        xforwardHosts = c.value("smtpd_authorized_xforward_hosts")
+        xclientHosts = c.value("smtpd_authorized_xclient_hosts")
+        fastFlushDomains = c.value("fast_flush_domains")
+        flushServiceName = c.value("flush_service_name").isEmpty ? "flush" : c.value("flush_service_name")
+        connectionCountLimit = Int(c.value("smtpd_client_connection_count_limit")) ?? 50
+        connectionRateLimit = Int(c.value("smtpd_client_connection_rate_limit")) ?? 0
+        messageRateLimit = Int(c.value("smtpd_client_message_rate_limit")) ?? 0
+        recipientRateLimit = Int(c.value("smtpd_client_recipient_rate_limit")) ?? 0
+        eventLimitExceptions = c.value("smtpd_client_event_limit_exceptions")
+        receiveOverrideOptions = c.value("receive_override_options")
+        noUnknownRecipientChecks = receiveOverrideOptions.splitList().contains { $0.lowercased() == "no_unknown_recipient_checks" }
+        serviceName = context.serviceName
+        localHeaderRewriteClients = c.value("local_header_rewrite_clients")
+        inetInterfaces = c.value("inet_interfaces").lowercased()
+        mynetworks = c.value("mynetworks")
+        peernameLookup = c.bool("smtpd_peername_lookup")
+        smtputf8Enable = c.bool("smtputf8_enable")
+        forbiddenCommands = c.value("smtpd_forbidden_commands")
+        forbiddenTables = SmtpdSettings.openTables(forbiddenCommands, parameter: "smtpd_forbidden_commands",
+                                                   context: TableContext(config: c))
+        recipientOvershootLimit = context.integer("smtpd_recipient_overshoot_limit")
+        junkCommandLimit = context.integer("smtpd_junk_command_limit")
+    }
+
+    /// The type:table entries of a string list, opened (a table that
+    /// cannot be opened is logged and then matches nothing).
+    static func openTables(_ value: String, parameter: String, context: TableContext) -> [String: LookupTable] {
+        var tables: [String: LookupTable] = [:]
+        for item in value.splitListGrouped() where item.contains(":") {
+            let reference = item.hasPrefix("!") ? String(item.dropFirst()) : item
+            do { tables[reference] = try TableOpener.open(reference, context: context) } catch {
+                MailLog.warning("\(parameter): \(reference): \(error)")
+            }
+        }
+        return tables
+    }
+
+    /// Whether the first word of an unknown command matches
+    /// smtpd_forbidden_commands (Postfix's string_list: words compared
+    /// without case, type:table lookups, "!" negates).
+    func isForbiddenCommand(_ word: String) -> Bool {
+        for item in forbiddenCommands.splitListGrouped() {
+            let negated = item.hasPrefix("!")
+            let pattern = negated ? String(item.dropFirst()) : item
+            let matched: Bool
+            if pattern.contains(":") {
+                matched = ((try? forbiddenTables[pattern]?.find(word)) ?? nil) != nil
+            } else {
+                matched = pattern.lowercased() == word.lowercased()
+            }
+            if matched { return !negated }
+        }
+        return false
+    }
+
+    /// Bare <LF> handling: "yes"/"reject" refuse it, anything else
+    /// (no, normalize) accepts it as a line end. End-of-data is always
+    /// only <CR><LF>.<CR><LF>.
+    var rejectsBareNewline: Bool { forbidBareNewline == "yes" || forbidBareNewline == "reject" }
+}

@@ -1,0 +1,233 @@
+// SmtpdTransport: the byte stream under an SMTP session. The plain socket
+// is one implementation; after STARTTLS a TLS stream replaces it (the
+// session swaps `SmtpdInput.transport` and drops buffered plaintext).
+// SmtpdInput reads lines and counted chunks through a fixed-size buffer, so
+// no client input can grow memory beyond it.
+import Glibc
+import Util
+
+enum TransportError: Error, Equatable {
+    case timeout
+    case closed
+    case system(Int32)
+}
+
+protocol SmtpdTransport: AnyObject {
+    /// Reads what is available (at most `buffer.count` bytes) within
+    /// `timeout` seconds; 0 means end of input.
+    func receive(_ buffer: UnsafeMutableRawBufferPointer, timeout: Int32) throws(TransportError) -> Int
+    /// Sends all of `bytes` within `timeout` seconds per write.
+    func send(_ bytes: UnsafeRawBufferPointer, timeout: Int32) throws(TransportError)
+    /// True when input is waiting (never blocks).
+    func inputPending() -> Bool
+}
+
+/// The client's TCP connection; or, for a stand-alone smtpd (`-S`,
+/// `sendmail -bs`), standard input and standard output, which may be pipes
+/// or a terminal.
+final class SocketTransport: SmtpdTransport {
+    let fd: Int32
+    let outputFD: Int32
+    private let isSocket: Bool
+    init(fd: Int32) { self.fd = fd; outputFD = fd; isSocket = true }
+    /// Reads `input`, writes `output` (not sockets: no MSG_PEEK).
+    init(input: Int32, output: Int32) {
+        fd = input
+        outputFD = output
+        var st = stat()
+        isSocket = fstat(input, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+    }
+
+    private func wait(_ events: Int32, _ timeout: Int32) throws(TransportError) {
+        var p = pollfd(fd: events == POLLOUT ? outputFD : fd, events: Int16(events), revents: 0)
+        while true {
+            let rc = poll(&p, 1, timeout > 0 ? timeout * 1000 : -1)
+            if rc > 0 { return }
+            if rc == 0 { throw .timeout }
+            if errno != EINTR { throw .system(errno) }
+        }
+    }
+
+    func receive(_ buffer: UnsafeMutableRawBufferPointer, timeout: Int32) throws(TransportError) -> Int {
+        while true {
+            try wait(POLLIN, timeout)
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR || errno == EAGAIN { continue }
+            if errno == ECONNRESET { return 0 }
+            throw .system(errno)
+        }
+    }
+
+    func send(_ bytes: UnsafeRawBufferPointer, timeout: Int32) throws(TransportError) {
+        var offset = 0
+        while offset < bytes.count {
+            try wait(POLLOUT, timeout)
+            let n = Glibc.write(outputFD, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 { offset += n; continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if n < 0 && (errno == EPIPE || errno == ECONNRESET) { throw .closed }
+            throw .system(errno)
+        }
+    }
+
+    func inputPending() -> Bool {
+        guard isSocket else {
+            // A pipe or terminal: readable now (end of input does not count).
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return poll(&p, 1, 0) > 0 && p.revents & Int16(POLLIN) != 0
+        }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+    }
+}
+
+/// How a line read by SmtpdInput ended.
+enum LineEnd: Equatable {
+    case crlf
+    case bareLF
+    /// The line reached the length limit; the rest follows in the next read.
+    case truncated
+}
+
+/// Buffered, bounded reading of lines and chunks.
+final class SmtpdInput {
+    var transport: SmtpdTransport
+    var timeout: Int32
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+
+    /// Called before a read that may wait for the client: the session
+    /// flushes its pending replies there (as Postfix's double-buffered
+    /// VSTREAM flushes before it refills), so a client never waits for a
+    /// reply that sits in our buffer.
+    var beforeRead: (() -> Void)?
+
+    init(transport: SmtpdTransport, timeout: Int32, capacity: Int) {
+        self.transport = transport
+        self.timeout = timeout
+        buffer = [UInt8](repeating: 0, count: max(capacity, 4096))
+    }
+
+    var capacity: Int { buffer.count }
+
+    /// Bytes buffered and not consumed.
+    var buffered: Int { end - start }
+
+    /// True when the client has sent more than we have read.
+    var hasPending: Bool { end > start || transport.inputPending() }
+
+    /// Forgets buffered input (after STARTTLS).
+    func discardBuffered() { start = 0; end = 0 }
+
+    /// Up to `limit` buffered bytes, for the pipelining log line.
+    func peekBuffered(limit: Int) -> [UInt8] {
+        if end == start && transport.inputPending() { try? fill(wait: false) }
+        return Array(buffer[start..<min(end, start + limit)])
+    }
+
+    private func fill(wait: Bool = true) throws(TransportError) {
+        if start > 0 {
+            let count = end - start
+            if count > 0 {
+                buffer.withUnsafeMutableBytes { raw in
+                    _ = memmove(raw.baseAddress!, raw.baseAddress! + start, count)
+                }
+            }
+            start = 0
+            end = count
+        }
+        guard end < buffer.count else { return }
+        if wait { beforeRead?() }
+        let transport = self.transport
+        let timeout = self.timeout
+        let end = self.end
+        let result = buffer.withUnsafeMutableBytes { raw -> Result<Int, TransportError> in
+            do { return .success(try transport.receive(UnsafeMutableRawBufferPointer(rebasing: raw[end...]), timeout: timeout)) } catch {
+                return .failure(error as? TransportError ?? .closed)
+            }
+        }
+        let n = try result.get()
+        if n == 0 { throw .closed }
+        self.end += n
+    }
+
+    /// Reads one line of at most `limit` bytes (without its terminator).
+    func readLine(limit: Int) throws(TransportError) -> ([UInt8], LineEnd) {
+        let limit = min(limit, buffer.count - 2)
+        var scanned = 0
+        while true {
+            var i = start + scanned
+            while i < end && buffer[i] != 0x0A { i += 1 }
+            if i < end {
+                var lineEnd = i
+                var kind = LineEnd.bareLF
+                if lineEnd > start && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1; kind = .crlf }
+                if lineEnd - start > limit {
+                    let line = Array(buffer[start..<(start + limit)])
+                    start += limit
+                    return (line, .truncated)
+                }
+                let line = Array(buffer[start..<lineEnd])
+                start = i + 1
+                return (line, kind)
+            }
+            scanned = end - start
+            if scanned > limit {
+                // Keep a trailing CR with its LF.
+                var cut = limit
+                if buffer[start + cut - 1] == 0x0D { cut -= 1 }
+                let line = Array(buffer[start..<(start + cut)])
+                start += cut
+                return (line, .truncated)
+            }
+            try fill()
+        }
+    }
+
+    /// Reads `count` bytes, handing them over in pieces.
+    func readChunk(_ count: Int, _ body: ([UInt8]) -> Void) throws(TransportError) {
+        var left = count
+        while left > 0 {
+            if end == start { try fill() }
+            let n = min(left, end - start)
+            body(Array(buffer[start..<(start + n)]))
+            start += n
+            left -= n
+        }
+    }
+}
+
+/// Replies waiting to be sent: flushed when the client has nothing more
+/// buffered (pipelining) or before the server waits.
+final class SmtpdOutput {
+    var transport: SmtpdTransport
+    var timeout: Int32
+    private var pending: [UInt8] = []
+
+    init(transport: SmtpdTransport, timeout: Int32) {
+        self.transport = transport
+        self.timeout = timeout
+        pending.reserveCapacity(1024)
+    }
+
+    var isEmpty: Bool { pending.isEmpty }
+
+    func append(_ line: String) {
+        pending.append(contentsOf: line.utf8)
+        pending.append(0x0D)
+        pending.append(0x0A)
+    }
+
+    func flush() throws(TransportError) {
+        guard !pending.isEmpty else { return }
+        defer { pending.removeAll(keepingCapacity: true) }
+        let transport = self.transport
+        let timeout = self.timeout
+        let result = pending.withUnsafeBytes { raw -> Result<Void, TransportError> in
+            do { try transport.send(raw, timeout: timeout); return .success(()) } catch { return .failure(error as? TransportError ?? .closed) }
+        }
+        try result.get()
+    }
+}
