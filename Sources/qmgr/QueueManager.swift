@@ -58,6 +58,8 @@ final class ActiveMessage {
     private var siteSet: Set<String> = []
     /// Jobs queued or in flight.
     var outstanding = 0
+    /// A REDIRECT message's one delivery has been scheduled.
+    var redirectDelivered = false
 
     init(id: String, message: QueueMessage, mode: mode_t, activeTime: Double, flushAll: Bool) {
         self.id = id
@@ -404,10 +406,30 @@ final class QueueManager {
 
     /// Resolves each recipient and queues delivery jobs per destination.
     private func route(_ active: ActiveMessage, _ recipients: [QueueRecipient]) {
-        let filter = active.message.contentFilter ?? active.message.extractedContentFilter
+        // REDIRECT (header_checks or an smtpd access map) sends every
+        // recipient to one address, logged with orig_to=, and overrides
+        // FILTER; the copies for the second and later recipients are
+        // marked done silently, as Postfix delivers the address once.
+        let redirect = (active.message.redirect ?? active.message.extractedRedirect).flatMap { $0.isEmpty ? nil : $0 }
+        let filter = redirect == nil ? (active.message.contentFilter ?? active.message.extractedContentFilter) : nil
         var groups: [String: (transport: String, nexthop: String, destination: String, list: [QueueRecipient])] = [:]
         var order: [String] = []
-        for r in recipients {
+        for var r in recipients {
+            if let redirect {
+                if active.redirectDelivered {
+                    do {
+                        try QueueFile.markDone(path: directory.path(queue: "active", id: active.id), offset: r.offset)
+                        recipientDone(active, deferred: nil)
+                    } catch {
+                        MailLog.warning("\(active.id): \(error)")
+                        recipientDone(active, deferred: r.address)
+                    }
+                    continue
+                }
+                active.redirectDelivered = true
+                r.original = r.original ?? r.address
+                r.address = redirect
+            }
             var transport: String
             var nexthop: String
             if let filter, !filter.isEmpty {
