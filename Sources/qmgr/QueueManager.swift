@@ -299,7 +299,14 @@ final class QueueManager {
             // Per-recipient A records (notify_flags, dsn_orig_rcpt) are
             // not the named attributes the default limit is about.
             parsed = try QueueFile.read(path: path, attributeLimit: Int.max)
-            guard parsed.size != nil else { throw QueueFileError.corrupt("missing size record") }
+            guard let size = parsed.size else { throw QueueFileError.corrupt("missing size record") }
+            // The size record must describe this file: content starts
+            // right after the `M` record and ends at or before `X`.
+            guard size.dataOffset == parsed.dataOffset, size.contentSize >= 0,
+                  parsed.extractedOffset == 0 || size.dataOffset + size.contentSize <= parsed.extractedOffset else {
+                throw QueueFileError.corrupt("size record data offset \(size.dataOffset) content size \(size.contentSize)"
+                                             + " does not match the file")
+            }
         } catch {
             MailLog.warning("\(id): \(error)")
             saveCorrupt(id: id)

@@ -399,3 +399,41 @@ def test_expiry():
         assert wait_for(lambda: inst.files("deferred") == [])
     finally:
         inst.stop()
+
+
+def damaged_copies(inst) -> dict[str, bytes]:
+    """A good queue file written by posthorn-queue-writer into `hold` (qmgr
+    leaves hold alone), and three damaged variants of its bytes."""
+    msg = inst.root / "corrupt-msg.txt"
+    msg.write_text("Subject: to be damaged\n\nbody\n")
+    out = subprocess.run([str(BIN / "posthorn-queue-writer"), "-d", str(inst.queue), "-q", "hold",
+                          "-f", "alice@example.com", "-m", str(msg), "z@discard.test"],
+                         capture_output=True, text=True, timeout=10, check=True)
+    qid = out.stdout.split()[0]
+    good = next((inst.queue / "hold").rglob(qid)).read_bytes()
+    sender_at = good.index(b"alice@example.com") - 2
+    unknown_type = good[:sender_at] + b"\x01\x03abc" + good[sender_at:]
+    # C record: type, length byte, then six right-aligned fields; the first
+    # (content size) rewritten, same width, to more than the file holds.
+    assert good[0:1] == b"C"
+    field = good[2:17]
+    wrong_size = good[:2] + b"%15d" % (int(field) + 50000) + good[17:]
+    return {"BADTRUNC0001": good[: len(good) // 2], "BADTYPE00002": unknown_type, "BADSIZE00003": wrong_size}
+
+
+def test_corrupt_files_move_to_corrupt(inst):
+    """Truncated files, unknown record types and wrong sizes go to corrupt/
+    with a warning; nothing crashes and qmgr keeps delivering."""
+    for name, data in damaged_copies(inst).items():
+        path = inst.queue / "incoming" / name
+        path.write_bytes(data)
+        shutil.chown(path, user="postfix", group="postfix")
+        os.chmod(path, 0o700)
+    inst.trigger(b"I")
+    for name in ("BADTRUNC0001", "BADTYPE00002", "BADSIZE00003"):
+        inst.wait_log(rf"postfix/qmgr\[\d+\]: warning: saving corrupt file \"{name}\" from queue \"active\" "
+                      r"to queue \"corrupt\"$")
+        assert (inst.queue / "corrupt" / name).exists()
+    # qmgr is still running and delivering.
+    qid = inst.submit(["after@discard.test"])
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {qid}: removed$")
