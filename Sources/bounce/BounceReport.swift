@@ -45,7 +45,7 @@ struct BounceReport {
     /// The message lines, without line terminators.
     func lines() -> [[UInt8]] {
         var out: [String] = []
-        let date = Self.mailDate(now)
+        let date = MailDate.format(now)
         let encoding = original.encoding == "7bit" ? "7bit" : "8bit"
         out.append("Received: by \(myhostname) (\(mailName))")
         out.append("\tid \(newQueueID); \(date)")
@@ -89,7 +89,7 @@ struct BounceReport {
         if !envelopeID.isEmpty { out.append("Original-Envelope-Id: \(envelopeID)") }
         out.append("X-Postfix-Queue-ID: \(queueID)")
         out.append("X-Postfix-Sender: rfc822; \(senderShown)")
-        if let arrival = original.arrival { out.append("Arrival-Date: \(Self.mailDate(arrival))") }
+        if let arrival = original.arrival { out.append("Arrival-Date: \(MailDate.format(arrival))") }
         for e in entries {
             out.append("")
             out.append("Final-Recipient: rfc822; \(e.recipient)")
@@ -102,7 +102,7 @@ struct BounceReport {
             } else if !e.reason.isEmpty {
                 out.append("Diagnostic-Code: X-Postfix; \(e.reason)")
             }
-            if kind == .delay, let until = willRetryUntil { out.append("Will-Retry-Until: \(Self.mailDate(until))") }
+            if kind == .delay, let until = willRetryUntil { out.append("Will-Retry-Until: \(MailDate.format(until))") }
         }
         out.append("")
 
@@ -139,25 +139,5 @@ struct BounceReport {
             return String(from[...open]) + address + "@" + host + String(from[close...])
         }
         return from.contains("@") ? from : from + "@" + host
-    }
-
-    /// RFC 5322 date as Postfix writes it: `Sun, 29 Nov 2026 06:16:07 +0000 (UTC)`
-    /// (the day of the month space-padded).
-    static func mailDate(_ time: Int) -> String {
-        var t = time_t(time)
-        var parts = tm()
-        localtime_r(&t, &parts)
-        let offset = Int(parts.tm_gmtoff)
-        let minutes = abs(offset) / 60
-        let zone = (offset < 0 ? "-" : "+") + twoDigits(minutes / 60) + twoDigits(minutes % 60)
-        return format("%a, %e %b %Y %H:%M:%S ", &parts) + zone + " (" + format("%Z", &parts) + ")"
-    }
-
-    private static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
-    private static func format(_ pattern: String, _ parts: inout tm) -> String {
-        var buffer = [CChar](repeating: 0, count: 128)
-        let n = strftime(&buffer, buffer.count, pattern, &parts)
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -496,7 +496,7 @@ struct CleanupMessage {
                 if !resent { messageIDLogged = true }
             }
             if !seen.contains(resent ? "resent-date" : "date") {
-                output.append(Array("\(prefix)Date: \(Self.mailDate(settings.arrivalTime))".utf8))
+                output.append(Array("\(prefix)Date: \(MailDate.format(settings.arrivalTime))".utf8))
             }
             if !seen.contains(resent ? "resent-from" : "from") {
                 output.append(Array("\(prefix)From: \(Self.fromHeader(sender: settings.sender, fullName: settings.fullName))".utf8))
@@ -544,29 +544,7 @@ struct CleanupMessage {
     /// `<YYYYMMDDhhmmss.QID@myhostname>` (`<QID@myhostname>` with long IDs).
     func messageID() -> String {
         if settings.longQueueIDs { return "<\(settings.queueID)@\(settings.myhostname)>" }
-        return "<\(Self.strftime("%Y%m%d%H%M%S", settings.createTime)).\(settings.queueID)@\(settings.myhostname)>"
-    }
-
-    /// RFC 5322 date as Postfix writes it: `Sun, 29 Nov 2026 01:38:10 +0000 (UTC)`.
-    static func mailDate(_ time: Int) -> String {
-        var t = time_t(time)
-        var parts = tm()
-        localtime_r(&t, &parts)
-        let offset = Int(parts.tm_gmtoff)
-        let sign = offset < 0 ? "-" : "+"
-        let minutes = abs(offset) / 60
-        let hh = minutes / 60, mm = minutes % 60
-        let zone = String(format2: hh) + String(format2: mm)
-        return strftime("%a, %e %b %Y %H:%M:%S ", time) + sign + zone + " (" + strftime("%Z", time) + ")"
-    }
-
-    static func strftime(_ format: String, _ time: Int) -> String {
-        var t = time_t(time)
-        var parts = tm()
-        localtime_r(&t, &parts)
-        var buffer = [CChar](repeating: 0, count: 128)
-        let n = Glibc.strftime(&buffer, buffer.count, format, &parts)
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "<\(MailDate.strftime("%Y%m%d%H%M%S", settings.createTime)).\(settings.queueID)@\(settings.myhostname)>"
     }
 
     /// `Full Name <addr>` (header_from_format = standard); the phrase is
@@ -586,10 +564,6 @@ struct CleanupMessage {
 import Glibc
 
 extension String {
-    init(format2 value: Int) {
-        self = value < 10 ? "0\(value)" : "\(value)"
-    }
-
     func replacingAll(_ what: String, _ with: String) -> String {
         guard !what.isEmpty else { return self }
         var out = ""

@@ -96,21 +96,4 @@ struct PickupFile {
             }
         }
     }
-
-    /// `Sun, 29 Nov 2026 01:38:10 +0000 (UTC)` (Postfix's mail_date).
-    static func mailDate(_ time: Int) -> String {
-        var t = time_t(time)
-        var parts = tm()
-        localtime_r(&t, &parts)
-        let offset = Int(parts.tm_gmtoff)
-        let minutes = abs(offset) / 60
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        func format(_ f: String) -> String {
-            var buffer = [CChar](repeating: 0, count: 128)
-            let n = strftime(&buffer, buffer.count, f, &parts)
-            return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        return format("%a, %e %b %Y %H:%M:%S ") + (offset < 0 ? "-" : "+") + two(minutes / 60) + two(minutes % 60)
-            + " (" + format("%Z") + ")"
-    }
 }

@@ -76,7 +76,7 @@ func deliver(_ file: PickupFile, uid: uid_t, mtime: Int, origID: String?, config
     do {
         let mailName = config.value("mail_name")
         try client.writeLine(Array("Received: by \(config.value("myhostname")) (\(mailName.isEmpty ? "Postfix" : mailName), from userid \(uid))".utf8))
-        try client.writeLine(Array("\tid \(qid); \(PickupFile.mailDate(mtime))".utf8))
+        try client.writeLine(Array("\tid \(qid); \(MailDate.format(mtime))".utf8))
         for record in file.content {
             try client.writeRecord(continued: record.type != QueueRecordType.normal.rawValue, record.payload)
         }

@@ -79,21 +79,3 @@ final class AnvilRateLimiter: SmtpdRateLimiter {
     func recipient(_ ident: String) -> Int? { try? client.recipient(ident: ident) }
 }
 
-/// The RFC 2822 date Postfix writes in Received: headers.
-enum MailDate {
-    static func format(_ time: Int) -> String {
-        var t = time_t(time)
-        var parts = tm()
-        localtime_r(&t, &parts)
-        let offset = Int(parts.tm_gmtoff)
-        let minutes = abs(offset) / 60
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        func strf(_ f: String) -> String {
-            var buffer = [CChar](repeating: 0, count: 128)
-            let n = strftime(&buffer, buffer.count, f, &parts)
-            return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        return strf("%a, %e %b %Y %H:%M:%S ") + (offset < 0 ? "-" : "+") + two(minutes / 60) + two(minutes % 60)
-            + " (" + strf("%Z") + ")"
-    }
-}
