@@ -150,12 +150,13 @@ def provoke(port: int, inst: PosthornInstance) -> dict:
     # Accepted mail over SMTP.
     session("client.example", [("a@relay.test", "250")], data=True)
     session("client.example", [("known@vmbox.test", "250")], data=True)
-    # Improper pipelining: talking before the greeting.
+    # Improper pipelining: a command behind EHLO in one write (EHLO must
+    # end a pipelined group; deterministic, unlike talking before the
+    # greeting, which races with the banner).
     s = socket.create_connection(("127.0.0.1", port), 30)
-    s.sendall(b"EHLO early.example\r\n")
     f = s.makefile("rb")
     f.readline()
-    s.sendall(b"QUIT\r\n")
+    s.sendall(b"EHLO early.example\r\nQUIT\r\n")
     try:
         while f.readline():
             pass
@@ -253,7 +254,7 @@ def fail2ban(log: Path, mode: str) -> list[str]:
 def provoked(log: str) -> dict[str, list[str]]:
     texts = smtpd_texts(log)
     rejects = [t for t in texts if t.startswith("NOQUEUE: reject: RCPT from localhost[127.0.0.1]: ")]
-    pipelining = [t for t in texts if t.startswith("improper command pipelining after CONNECT from localhost[127.0.0.1]: ")]
+    pipelining = [t for t in texts if t.startswith("improper command pipelining after EHLO from localhost[127.0.0.1]: ")]
     errors = [t for t in texts if t == "too many errors after UNKNOWN from localhost[127.0.0.1]"]
     # The provoked one after EHLO, and the start-up probes' (the test's
     # wait for the port) after CONNECT.
