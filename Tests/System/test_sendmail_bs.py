@@ -154,12 +154,16 @@ def normalize(text: str) -> str:
 
 
 def log_lines(side: Side, start: int, programs=("smtpd", "pickup", "postdrop")) -> list[str]:
+    """The programs' lines, grouped by program in the order of `programs`
+    (each program's own lines in log order): pickup takes the maildrop file
+    while smtpd is still talking, so the interleaving across programs is a
+    race in both implementations, never something to compare."""
     out = []
     for line in side.maillog()[start:].splitlines():
         m = re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/(\w+)\[\d+\]: (.*)$", line)
         if m and m.group(1) in programs:
-            out.append(normalize(f"{m.group(1)}: {m.group(2)}"))
-    return out
+            out.append((programs.index(m.group(1)), normalize(f"{m.group(1)}: {m.group(2)}")))
+    return [text for _, text in sorted(out, key=lambda pair: pair[0])]
 
 
 def pipelined(side: Side, data: bytes) -> str:
