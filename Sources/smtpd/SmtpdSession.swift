@@ -1027,7 +1027,8 @@ final class SmtpdSession {
         f.etrnDomain = String(domain)
         if let r = absorb(policyCheck(.etrn, facts: f), recipient: nil) { error(r); return false }
         let flushable = (try? DomainMatchList(parameter: "fast_flush_domains", value: settings.fastFlushDomains,
-                                              parentMatchesSubdomains: true).matches(String(domain))) ?? false
+                                              parentMatchesSubdomains: settings.fastFlushParentMatches)
+                            .matches(String(domain))) ?? false
         if flushable {
             let client = FlushClient(socketPath: "public/" + settings.flushServiceName,
                                      serviceLabel: "public/" + settings.flushServiceName, timeout: 3600)

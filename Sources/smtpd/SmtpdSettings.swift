@@ -30,6 +30,8 @@ struct SmtpdSettings {
     var xforwardHosts = ""
     var xclientHosts = ""
     var fastFlushDomains = ""
+    /// fast_flush_domains listed in parent_domain_matches_subdomains.
+    var fastFlushParentMatches = true
     var flushServiceName = "flush"
     var connectionCountLimit = 50
     var connectionRateLimit = 0
@@ -78,6 +80,7 @@ struct SmtpdSettings {
         xforwardHosts = c.value("smtpd_authorized_xforward_hosts")
         xclientHosts = c.value("smtpd_authorized_xclient_hosts")
         fastFlushDomains = c.value("fast_flush_domains")
+        fastFlushParentMatches = c.value("parent_domain_matches_subdomains").splitList().contains("fast_flush_domains")
         flushServiceName = c.value("flush_service_name").isEmpty ? "flush" : c.value("flush_service_name")
         connectionCountLimit = Int(c.value("smtpd_client_connection_count_limit")) ?? 50
         connectionRateLimit = Int(c.value("smtpd_client_connection_rate_limit")) ?? 0
