@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from postfix_oracle import PostfixOracle
 from posthorn_instance import BASE_MASTER, PosthornInstance, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
@@ -66,48 +65,20 @@ anvil     unix  -       -       n       -       1       anvil
 """
 
 
-class Oracle:
+class Oracle(PostfixOracle):
     """A private Debian Postfix."""
 
     def __init__(self, port: int):
         self.port = port
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-flush-oracle-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
-        self.etc = self.root / "etc"
-        self.queue = self.root / "queue"
-        (self.etc / "transport").write_text(TRANSPORT)
-        (self.etc / "main.cf").write_text(f"""queue_directory = {self.root}/queue
-data_directory = {self.root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = /tmp
-queue_run_delay = 1s
-""" + MAIN.replace("{etc}", str(self.etc)))
+        super().__init__(main_extra="mydestination =\nqueue_run_delay = 1s\n", files={"transport": TRANSPORT},
+                         prefix="posthorn-flush-oracle-")
+        with open(self.etc / "main.cf", "a") as f:
+            f.write(MAIN.replace("{etc}", str(self.etc)))
         (self.etc / "master.cf").write_text(BASE_MASTER + SERVICES.format(port=f"127.0.0.1:{port}")
                                            + "retry     unix  -       -       n       -       -       error\n")
 
     def start(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "start"], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: (self.queue / "public" / "flush").exists()), self.maillog()
-
-    def stop(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "stop"], timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
+        return super().start(ready="public/flush")
 
     def postqueue(self, *args):
         return subprocess.run([str(ORACLE_POSTQUEUE), "-c", str(self.etc), *args], capture_output=True, timeout=30)

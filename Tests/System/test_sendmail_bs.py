@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from postfix_oracle import PostfixOracle
 from posthorn_instance import BIN, PosthornInstance, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
@@ -67,43 +66,14 @@ smtpd_error_sleep_time = 0
 """
 
 
-class Oracle:
+class Oracle(PostfixOracle):
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-bs-oracle-", dir="/tmp"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
-        self.etc = self.root / "etc"
-        self.queue = self.root / "queue"
-        for name, content in TABLES.items():
-            (self.etc / name).write_text(content)
-        (self.etc / "main.cf").write_text(f"""queue_directory = {self.root}/queue
-data_directory = {self.root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = /tmp
-""" + MAIN.format(etc=self.etc))
-        (self.etc / "master.cf").write_text(MASTER)
+        super().__init__(files=TABLES, master=MASTER, prefix="posthorn-bs-oracle-")
+        with open(self.etc / "main.cf", "a") as f:
+            f.write(MAIN.format(etc=self.etc))
 
     def start(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "start"], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: (self.queue / "public" / "pickup").exists()), self.maillog()
-
-    def stop(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "stop"], timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
+        return super().start(ready="public/pickup")
 
 
 class Side:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from postfix_oracle import PostfixOracle
 from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
@@ -75,31 +74,14 @@ smtpd_forbid_unauth_pipelining = no
 """
 
 
-class Oracle:
+class Oracle(PostfixOracle):
     """A private Debian Postfix on a loopback port."""
 
     def __init__(self, port: int):
         self.port = port
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-smtpd-oracle-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
-        self.etc = self.root / "etc"
-        for name, content in TABLES.items():
-            (self.etc / name).write_text(content)
-        (self.etc / "main.cf").write_text(f"""queue_directory = {self.root}/queue
-data_directory = {self.root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = /tmp
-""" + MAIN.replace("{etc}", str(self.etc)))
+        super().__init__(main_extra="mydestination =\n", files=TABLES, prefix="posthorn-smtpd-oracle-")
+        with open(self.etc / "main.cf", "a") as f:
+            f.write(MAIN.replace("{etc}", str(self.etc)))
         (self.etc / "master.cf").write_text(f"""127.0.0.1:{port} inet n - n - - smtpd
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -112,20 +94,6 @@ proxymap  unix  -       -       n       -       -       proxymap
 anvil     unix  -       -       n       -       1       anvil
 postlog   unix-dgram n  -       n       -       1       postlogd
 """)
-
-    def start(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "start"], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: (self.root / "queue" / "public" / "cleanup").exists()), self.maillog()
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def stop(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "stop"], timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Ours:
