@@ -135,7 +135,12 @@ def test_kill_9_during_stream_loses_nothing(soak):
     log = inst.maillog()
     delivered = delivered_ids(log)
     lost = [mid for mid in accepted if delivered[mid] == 0]
-    assert not lost, f"{len(lost)} accepted messages never delivered, e.g. {lost[:5]}; kills={kills}"
+    if lost:
+        ids = set(re.findall(rf"([0-9A-F]+): message-id=(?:{'|'.join(re.escape(m) for m in lost[:5])})", log))
+        context = [line for line in log.splitlines() if any(i in line for i in ids)]
+        refs = [line for line in log.splitlines() if any(m[1:-1] in line for m in lost[:5])]
+        raise AssertionError(f"{len(lost)} accepted messages never delivered, e.g. {lost[:5]}; kills={kills}\n"
+                             + "\n".join(refs[:20] + context[:40]))
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
     # In flight at a kill: one message per killed cleanup or pickup, and at
     # most qmgr's delivery window (default_process_limit = 100) per killed qmgr.
@@ -159,12 +164,20 @@ def ready_files(inst: PosthornInstance, queue: str) -> list[Path]:
 
 
 def delivered_ids(log: str) -> Counter:
-    """Message-ID -> number of deliveries (discard status=sent per queue ID)."""
-    mid_of = {}
-    for m in re.finditer(r"postfix/cleanup\[\d+\]: ([0-9A-F]+): message-id=(<[^>]*>)", log):
-        mid_of[m.group(1)] = m.group(2)
+    """Message-ID -> number of deliveries (discard status=sent per queue ID).
+
+    Queue IDs are unique only among files that exist at the same time (the
+    short form is microseconds + inode, as Postfix's), and 2,000 messages
+    reuse a handful of inodes, so one ID can name two messages minutes apart:
+    each delivery line belongs to the message whose cleanup line for that ID
+    came last before it in the log."""
+    current = {}
     sent = Counter()
-    for m in re.finditer(r"postfix/discard\[\d+\]: ([0-9A-F]+): to=<[^>]*>, .*status=sent", log):
-        if m.group(1) in mid_of:
-            sent[mid_of[m.group(1)]] += 1
+    line_re = re.compile(r"postfix/cleanup\[\d+\]: ([0-9A-F]+): message-id=(<[^>]*>)$"
+                         r"|postfix/discard\[\d+\]: ([0-9A-F]+): to=<[^>]*>, .*status=sent", re.M)
+    for m in line_re.finditer(log):
+        if m.group(1):
+            current[m.group(1)] = m.group(2)
+        elif m.group(3) in current:
+            sent[current[m.group(3)]] += 1
     return sent
