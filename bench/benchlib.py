@@ -163,3 +163,23 @@ def processes_named(name, root_pid):
             if comm == name:
                 found.append(child)
     return found
+
+
+def alternate_runs(script, extra_args, rounds, timeout, report):
+    """Runs `script --one KIND extra_args` for Posthorn then Postfix, `rounds`
+    times, each in its own process (its own sub-reaper); calls
+    report(round, kind, figures) after each run and returns
+    {kind: [figures...]}."""
+    import json
+    import sys
+    results = {"posthorn": [], "postfix": []}
+    for r in range(rounds):
+        for kind in ("posthorn", "postfix"):
+            out = subprocess.run([sys.executable, os.path.abspath(script), "--one", kind, *extra_args],
+                                 capture_output=True, text=True, timeout=timeout)
+            if out.returncode != 0:
+                sys.exit(f"{kind} run failed:\n{out.stderr}")
+            figures = json.loads(out.stdout)
+            results[kind].append(figures)
+            report(r + 1, kind, figures)
+    return results

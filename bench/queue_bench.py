@@ -107,20 +107,14 @@ def main():
         return
     if os.geteuid() != 0:
         sys.exit("queue_bench: run as root")
-    results = {"posthorn": [], "postfix": []}
-    for r in range(a.rounds):
-        for kind in ("posthorn", "postfix"):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", kind,
-                                  "--messages", str(a.messages), "--submitters", str(a.submitters),
-                                  "--posthorn-bin", posthorn_bin], capture_output=True, text=True, timeout=1800)
-            if out.returncode != 0:
-                sys.exit(f"{kind} run failed:\n{out.stderr}")
-            fig = json.loads(out.stdout)
-            results[kind].append(fig)
-            print(f"round {r + 1} {kind:8s}: {fig['delivered']}/{fig['messages']} delivered, "
-                  f"{fig['rate']:.0f} msg/s, {fig['cpu_ms_per_msg']:.2f} CPU ms/msg "
-                  f"(user {fig['user_ms_per_msg']:.2f}, sys {fig['sys_ms_per_msg']:.2f}), "
-                  f"submission {fig['submit_seconds']:.1f} s, failures {fig['failures']}", flush=True)
+
+    def report(r, kind, fig):
+        print(f"round {r} {kind:8s}: {fig['delivered']}/{fig['messages']} delivered, "
+              f"{fig['rate']:.0f} msg/s, {fig['cpu_ms_per_msg']:.2f} CPU ms/msg "
+              f"(user {fig['user_ms_per_msg']:.2f}, sys {fig['sys_ms_per_msg']:.2f}), "
+              f"submission {fig['submit_seconds']:.1f} s, failures {fig['failures']}", flush=True)
+
+    results = benchlib.alternate_runs(__file__, ["--messages", str(a.messages), "--submitters", str(a.submitters), "--posthorn-bin", posthorn_bin], a.rounds, 1800, report)
     print()
     print("| suite | msg/s (mean) | CPU ms/msg (mean) | user | sys |")
     print("|---|---|---|---|---|")

@@ -104,22 +104,16 @@ def main():
         return
     if os.geteuid() != 0:
         sys.exit("smtpd_bench: run as root")
-    results = {"posthorn": [], "postfix": []}
-    for r in range(a.rounds):
-        for kind in ("posthorn", "postfix"):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", kind, "--messages",
-                                  str(a.messages), "--sessions", str(a.sessions), "--posthorn-bin", posthorn_bin],
-                                 capture_output=True, text=True, timeout=3600)
-            if out.returncode != 0:
-                sys.exit(f"{kind} run failed:\n{out.stderr}")
-            fig = json.loads(out.stdout)
-            results[kind].append(fig)
-            print(f"round {r + 1} {kind:8s}: {fig['delivered']}/{fig['messages']} delivered, {fig['rate']:.0f} msg/s, "
-                  f"{fig['cpu_ms_per_msg']:.2f} CPU ms/msg (user {fig['user_ms_per_msg']:.2f}, "
-                  f"sys {fig['sys_ms_per_msg']:.2f}), {fig['pss_kib_per_session']:.0f} KiB PSS per idle session "
-                  f"({fig['smtpd_processes']} smtpd processes)"
-                  + (f"; smtp-source: {fig['smtp_source_errors'].strip()}" if fig['smtp_source_errors'].strip() else ""),
-                  flush=True)
+
+    def report(r, kind, fig):
+        print(f"round {r} {kind:8s}: {fig['delivered']}/{fig['messages']} delivered, {fig['rate']:.0f} msg/s, "
+              f"{fig['cpu_ms_per_msg']:.2f} CPU ms/msg (user {fig['user_ms_per_msg']:.2f}, "
+              f"sys {fig['sys_ms_per_msg']:.2f}), {fig['pss_kib_per_session']:.0f} KiB PSS per idle session "
+              f"({fig['smtpd_processes']} smtpd processes)"
+              + (f"; smtp-source: {fig['smtp_source_errors'].strip()}" if fig['smtp_source_errors'].strip() else ""),
+              flush=True)
+
+    results = benchlib.alternate_runs(__file__, ["--messages", str(a.messages), "--sessions", str(a.sessions), "--posthorn-bin", posthorn_bin], a.rounds, 3600, report)
     print()
     print("| suite | msg/s | CPU ms/msg | user | sys | PSS KiB per idle session |")
     print("|---|---|---|---|---|---|")
