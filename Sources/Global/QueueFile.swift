@@ -6,8 +6,11 @@
 // hash_queue_names), where it stays mode 0600 - "being written", skipped by
 // every reader - while the records go in: the size record `C` first with
 // zeros, rewritten in place at the end; then fchmod 0700 (the "complete"
-// mark readers require); fsync; fsync the directory. The caller may tell a
-// client "queued" only after `commit()`. A writer killed at any moment
+// mark readers require); fsync. As Postfix, no separate directory fsync:
+// the file's name was made before its content, and on the journaling file
+// systems a queue lives on (ext4, XFS, btrfs) fsync of the file commits the
+// journal that holds the name too. The caller may tell a client "queued"
+// only after `commit()`. A writer killed at any moment
 // leaves either nothing or a 0600 file under a queue ID, never a
 // half-written file that looks complete and never a lingering temp name.
 // Also: reading a queue file into a model, and marking a recipient done in
@@ -208,7 +211,7 @@ public final class QueueFileWriter {
 
     /// Finishes the file: `writeOut()`, then moves it to `destination` when
     /// that is another queue (hold), sets mode 0700 | `extraMode` and
-    /// fsyncs file and directory. `recipientCount`/`qmgrFlags`/`smtputf8`
+    /// fsyncs the file. `recipientCount`/`qmgrFlags`/`smtputf8`
     /// override the computed values when given.
     public func commit(extraMode: mode_t = 0, recipientCount: Int? = nil, qmgrFlags: Int? = nil,
                        smtputf8: Int = 0, destination: String? = nil) throws(QueueFileError) {
@@ -230,7 +233,6 @@ public final class QueueFileWriter {
             finished = true
             if close(fd) != 0 { fd = -1; throw QueueFileError.system("close \(currentPath)", errno) }
             fd = -1
-            Self.syncDirectory(AtomicFile.directoryName(currentPath))
         } catch let error as QueueFileError {
             abort()
             throw error
@@ -471,7 +473,10 @@ public enum QueueFile {
     }
 
     /// Marks the recipient whose `R` record is at `offset` as done: writes
-    /// `D` over the type byte and fsyncs (§6).
+    /// `D` over the type byte (§6). Not fsynced, as Postfix's agents: the
+    /// byte is visible to every process at once, and should a power loss
+    /// undo it, the recipient is delivered again (a duplicate, never a
+    /// loss); the file is removed once every recipient is done anyway.
     public static func markDone(fd: Int32, offset: Int, as type: QueueRecordType = .done) throws(QueueFileError) {
         var byte: UInt8 = 0
         guard pread(fd, &byte, 1, off_t(offset)) == 1 else { throw .system("read type byte at \(offset)", errno) }
@@ -480,7 +485,6 @@ public enum QueueFile {
         }
         var newType = type.rawValue
         guard pwrite(fd, &newType, 1, off_t(offset)) == 1 else { throw .system("write type byte at \(offset)", errno) }
-        if fsync(fd) != 0 { throw .system("fsync", errno) }
     }
 
     /// Opens `path` and marks the recipient at `offset` done.
