@@ -74,8 +74,8 @@ The VDA quota parameters below are appended with origin .posthorn; they are
 not known to Postfix 3.7 and so are not in the defaults capture.
 
 Output: Sources/Global/ParameterTable.swift, an extension of ParameterRegistry
-holding `static let table: [ParameterSpec]`, sorted by name (assembled from
-private chunks of 32 entries to keep type-checking fast).
+holding `static let table: [ParameterSpec]`, sorted by name (assembled once
+from temporary chunks of 32 entries, which keeps type-checking fast).
 """
 
 import os
@@ -233,7 +233,7 @@ def render(entries):
     for start in range(0, len(entries), CHUNK):
         chunk_name = "chunk%02d" % (start // CHUNK)
         chunk_names.append(chunk_name)
-        lines.append("    private static let %s: [ParameterSpec] = [" % chunk_name)
+        lines.append("    private static var %s: [ParameterSpec] { [" % chunk_name)
         for name, kind, value, lo, hi, origin, summary in entries[start:start + CHUNK]:
             args = [swift_string(name), swift_kind(kind), swift_string(value)]
             if lo is not None:
@@ -244,13 +244,17 @@ def render(entries):
                 args.append("origin: .%s" % origin)
             args.append(swift_string(summary))
             lines.append("        ParameterSpec(%s)," % ", ".join(args))
-        lines.append("    ]")
+        lines.append("    ] }")
         lines.append("")
-    lines.append("    /// Every parameter, sorted by name.")
-    lines.append("    static let table: [ParameterSpec] = Array([")
-    for i in range(0, len(chunk_names), 8):
-        lines.append("        " + ", ".join(chunk_names[i:i + 8]) + ",")
-    lines.append("    ].joined())")
+    lines.append("    /// Every parameter, sorted by name: one array, built once; the chunks")
+    lines.append("    /// are temporaries (every process keeps one copy of the table, no more).")
+    lines.append("    static let table: [ParameterSpec] = {")
+    lines.append("        var all: [ParameterSpec] = []")
+    lines.append("        all.reserveCapacity(%d)" % len(entries))
+    for c in chunk_names:
+        lines.append("        all += %s" % c)
+    lines.append("        return all")
+    lines.append("    }()")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

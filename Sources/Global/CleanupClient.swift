@@ -54,10 +54,17 @@ public final class CleanupClient {
 
     /// The client for the instance `config` describes.
     public convenience init(config: MailConfig) throws(CleanupClientError) {
+        let endpoint = Self.endpoint(config: config)
+        try self.init(socketPath: endpoint.socketPath, timeout: endpoint.timeout)
+    }
+
+    /// Where the instance `config` describes has its cleanup service, and
+    /// the IPC timeout: computed once by clients that open many files.
+    public static func endpoint(config: MailConfig) -> (socketPath: String, timeout: Int32) {
         let name = config.value("cleanup_service_name")
         let seconds = Int32(config.value("ipc_timeout").prefix { $0.isNumber }) ?? 3600
-        try self.init(socketPath: config.value("queue_directory") + "/public/" + (name.isEmpty ? CleanupProtocol.service : name),
-                      timeout: max(1, seconds))
+        return (config.value("queue_directory") + "/public/" + (name.isEmpty ? CleanupProtocol.service : name),
+                max(1, seconds))
     }
 
     deinit { stream.close() }

@@ -32,9 +32,11 @@ extension CleanupClient: SmtpdQueueFile {
 
 /// The real queue: public/cleanup.
 final class CleanupQueue: SmtpdQueue {
-    let config: MailConfig
-    init(config: MailConfig) { self.config = config }
-    func open() throws(CleanupClientError) -> SmtpdQueueFile { try CleanupClient(config: config) }
+    let endpoint: (socketPath: String, timeout: Int32)
+    init(config: MailConfig) { endpoint = CleanupClient.endpoint(config: config) }
+    func open() throws(CleanupClientError) -> SmtpdQueueFile {
+        try CleanupClient(socketPath: endpoint.socketPath, timeout: endpoint.timeout)
+    }
 }
 
 /// Address classes through trivial-rewrite, host names through the resolver.

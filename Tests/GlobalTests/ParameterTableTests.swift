@@ -43,6 +43,17 @@ final class ParameterTableTests: XCTestCase {
         XCTAssertEqual(Set(names).count, names.count)
     }
 
+    func testLookupFindsEveryNameAndNothingElse() {
+        for spec in table {
+            XCTAssertEqual(ParameterRegistry.spec(named: spec.name)?.name, spec.name)
+        }
+        for name in ["", "a", "zzz", "myhostname_", "mydomai", "2bounce_notice_recipientx", "~"] {
+            XCTAssertNil(ParameterRegistry.spec(named: name), name)
+        }
+        XCTAssertTrue(ParameterRegistry.isKnown("virtual_uid_maps"))
+        XCTAssertFalse(ParameterRegistry.isKnown("no_such_parameter"))
+    }
+
     func testEveryEntryHasASummary() {
         for spec in table {
             XCTAssertFalse(spec.name.isEmpty)
