@@ -48,12 +48,12 @@ let package = Package(
         .executable(name: "flush", targets: ["flush"]),
     ],
     targets: [
-        shim("COpenSSL", link: ["ssl", "crypto"]),
-        shim("CMariaDB", link: ["mariadb"]),
-        shim("CBerkeleyDB", link: ["db"]),
-        shim("CLMDB", link: ["lmdb"]),
-        shim("CPCRE2", link: ["pcre2-8"]),
-        shim("CSQLite", link: ["sqlite3"]),
+        shim("COpenSSL", link: []),  // libssl.so.3 + libcrypto.so.3: dlopen on demand (lazy.c)
+        shim("CMariaDB", link: []),  // libmariadb.so.3: dlopen on demand (shim.c)
+        shim("CBerkeleyDB", link: []),  // libdb-5.3.so: dlopen on demand (shim.c)
+        shim("CLMDB", link: []),  // liblmdb.so.0: dlopen on demand (shim.c)
+        shim("CPCRE2", link: []),  // libpcre2-8.so.0: dlopen on demand (shim.c)
+        shim("CSQLite", link: []),  // libsqlite3.so.0: dlopen on demand (shim.c)
         shim("CPosix", link: []),
 
         .target(name: "Util", dependencies: ["CPosix"]),

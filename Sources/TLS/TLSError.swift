@@ -13,6 +13,14 @@ public enum TLSError: Error, Equatable {
 }
 
 public enum TLSLibrary {
+    /// Loads OpenSSL (libssl.so.3) unless it is loaded: nil, or why it
+    /// cannot be loaded. The executables do not link OpenSSL (see the
+    /// COpenSSL shim): call this before anything else in this library
+    /// that calls OpenSSL; an OpenSSL call after a failed load aborts.
+    public static func loadError() -> String? {
+        posthorn_openssl_load_error().map { String(cString: $0) }
+    }
+
     /// Initializes OpenSSL once per process (it loads openssl.cnf, as
     /// Postfix's tls_library_init does).
     public static func initialize() {
@@ -21,7 +29,9 @@ public enum TLSLibrary {
 
     /// Drains OpenSSL's error queue into Postfix's warning texts:
     /// `TLS library problem: error:CODE:LIB::REASON:FILE:LINE:[DATA:]`.
+    /// Nothing when OpenSSL was never loaded.
     public static func drainErrors() -> [String] {
+        guard posthorn_openssl_loaded() != 0 else { return [] }
         var out: [String] = []
         while true {
             var file: UnsafePointer<CChar>? = nil
@@ -41,5 +51,7 @@ public enum TLSLibrary {
         return out
     }
 
-    public static func clearErrors() { ERR_clear_error() }
+    public static func clearErrors() {
+        if posthorn_openssl_loaded() != 0 { ERR_clear_error() }
+    }
 }

@@ -12,6 +12,10 @@ public final class TLSServerContext {
     let ctx: OpaquePointer
 
     public init(settings: TLSServerSettings) throws(TLSError) {
+        // OpenSSL is loaded here, by the first context (not at start-up).
+        if let reason = TLSLibrary.loadError() {
+            throw .configuration("cannot load the OpenSSL library: \(reason)")
+        }
         TLSLibrary.initialize()
         TLSLibrary.clearErrors()
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {

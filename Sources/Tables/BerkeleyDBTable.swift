@@ -2,6 +2,9 @@
 // Postfix's on-disk form (key and value stored with a trailing NUL unless
 // built with -n; reads try with the NUL first, then without). Reads take a
 // shared flock on the file, writes an exclusive one, as Postfix does.
+// libdb is loaded on demand when the first hash: or btree: table opens
+// (CBerkeleyDB's shim), as with Postfix's dynamicmaps; if it cannot be
+// loaded the open fails.
 import Glibc
 import CBerkeleyDB
 
@@ -100,6 +103,9 @@ public final class BerkeleyDBTable: IndexedTable {
         case "hash": dbType = DB_HASH
         case "btree": dbType = DB_BTREE
         default: throw .configuration("unsupported dictionary type: \(type)")
+        }
+        if let error = posthorn_db_load_error() {
+            throw .configuration("\(reference): cannot load the Berkeley DB library: \(String(cString: error))")
         }
         var flags: UInt32 = 0
         if context.create {

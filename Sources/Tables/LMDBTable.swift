@@ -3,6 +3,9 @@
 // around every transaction (shared to read, exclusive to write), keys and
 // values with a trailing NUL unless built with -n. When the map is full the
 // map size (from lmdb_map_size) is doubled and the transaction retried.
+// liblmdb is loaded on demand when the first lmdb: table opens (CLMDB's
+// shim), as with Postfix's dynamicmaps; if it cannot be loaded the open
+// fails.
 import Glibc
 import CLMDB
 import Util
@@ -43,6 +46,9 @@ public final class LMDBTable: IndexedTable {
         path = file
         displayPath = name + ".lmdb"
         readOnly = !(context.writable || context.create)
+        if let error = posthorn_lmdb_load_error() {
+            throw .configuration("\(reference): cannot load the LMDB library: \(String(cString: error))")
+        }
         if let text = context.config?.value("lmdb_map_size"), let size = Int(text), size > 0 {
             mapSize = size
         } else {

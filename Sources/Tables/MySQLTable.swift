@@ -5,7 +5,9 @@
 // in random order, connected ones before new ones; a server that fails is
 // left alone for a minute. Connections stay open and are reused, closed
 // after a minute idle. When no server answers the lookup fails with
-// LookupError.temporary, so mail is deferred, never bounced.
+// LookupError.temporary, so mail is deferred, never bounced. libmariadb is
+// loaded on demand when the first mysql: table opens (CMariaDB's shim), as
+// with Postfix's dynamicmaps; if it cannot be loaded the open fails.
 //
 // SECURITY: keys come from the network; they only ever reach the server
 // through mysql_real_escape_string inside quotes the template supplies, on
@@ -101,6 +103,9 @@ public final class MySQLTable: LookupTable {
 
     public init(type: String, name: String, context: TableContext) throws(LookupError) {
         reference = type + ":" + name
+        if let error = posthorn_mariadb_load_error() {
+            throw .configuration("\(reference): cannot load the MariaDB client library: \(String(cString: error))")
+        }
         let config = try SQLTableConfig(name: name, context: context)
         rules = try SQLTableLookup(type: "mysql", config: config, context: context)
         var settings = Settings()

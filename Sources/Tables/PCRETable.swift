@@ -2,7 +2,9 @@
 // (PCRE2) in Postfix's pcre_table(5) syntax. Flags toggle PCRE2 options:
 // `i` CASELESS (default on), `s` DOTALL (default on), `m` MULTILINE,
 // `x` EXTENDED, `A` ANCHORED, `E` DOLLAR_ENDONLY, `U` UNGREEDY; `X` is
-// obsolete with PCRE2 and ignored with a warning.
+// obsolete with PCRE2 and ignored with a warning. libpcre2-8 is loaded on
+// demand when the first pcre: table opens (CPCRE2's shim), as with
+// Postfix's dynamicmaps; if it cannot be loaded the open fails.
 import CPCRE2
 import Util
 
@@ -50,6 +52,9 @@ public final class PCRETable: LookupTable {
     /// Opens the table, sending its warnings to `warn`.
     init(type: String, name: String, context: TableContext, warn: @escaping PatternTableWarn) throws(LookupError) {
         reference = type + ":" + name
+        if let error = posthorn_pcre2_load_error() {
+            throw .configuration("\(reference): cannot load the PCRE2 library: \(String(cString: error))")
+        }
         let lines = try PatternTableSource.lines(type: type, name: name, warn: warn)
         let dialect = PatternTableRegexDialect<Expression>(
             type: type, unterminatedVerb: "ignoring",

@@ -2,7 +2,9 @@
 // over an SQLite database file (`dbpath`), opened read-only once and kept
 // open. Keys are quoted as SQLite's %q does (single quotes doubled); the
 // first column of every row is a value. A busy or unreadable database is a
-// temporary error, never "not found".
+// temporary error, never "not found". libsqlite3 is loaded on demand when
+// the first sqlite: table opens (CSQLite's shim), as with Postfix's
+// dynamicmaps; if it cannot be loaded the open fails.
 import CSQLite
 import Util
 
@@ -18,6 +20,9 @@ public final class SQLiteTable: LookupTable {
 
     public init(type: String, name: String, context: TableContext) throws(LookupError) {
         reference = type + ":" + name
+        if let error = posthorn_sqlite3_load_error() {
+            throw .configuration("\(reference): cannot load the SQLite library: \(String(cString: error))")
+        }
         let config = try SQLTableConfig(name: name, context: context)
         rules = try SQLTableLookup(type: "sqlite", config: config, context: context)
         databasePath = try config.required("dbpath")

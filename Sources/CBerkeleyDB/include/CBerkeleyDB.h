@@ -1,9 +1,14 @@
 /* CBerkeleyDB: Berkeley DB (libdb) for Swift, used by hash: and btree:
  * tables. DB handles are structs of function pointers; the wrappers below
- * call through them so Swift code stays plain. */
+ * call through them so Swift code stays plain. The library is loaded on
+ * demand (dlopen) by the first call; see shim.c. */
 #ifndef POSTHORN_CBERKELEYDB_H
 #define POSTHORN_CBERKELEYDB_H
 #include <db.h>
+
+/* Loads libdb if not yet loaded. NULL when it is usable, else why it is
+ * not (dlerror's text). Call before the first posthorn_db_* call. */
+const char *posthorn_db_load_error(void);
 
 /* Open (creating when flags say so) a database file of the given type
  * (DB_HASH or DB_BTREE). Returns 0 or a Berkeley DB / errno code. */

@@ -1,5 +1,6 @@
-/* COpenSSL: OpenSSL (libssl, libcrypto) for Swift. Macros that Swift cannot
- * import are wrapped as small functions named posthorn_ssl_*. */
+/* COpenSSL: OpenSSL (libssl, libcrypto) for Swift, loaded on demand
+ * (lazy.c). Macros that Swift cannot import are wrapped as small functions
+ * named posthorn_ssl_*. */
 #ifndef POSTHORN_COPENSSL_H
 #define POSTHORN_COPENSSL_H
 #include <openssl/ssl.h>
@@ -9,6 +10,16 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/objects.h>
+
+/* OpenSSL is loaded on demand (lazy.c): the first call of an OpenSSL
+ * function loads libssl.so.3. Before its first OpenSSL call a program
+ * calls posthorn_openssl_load_error(), which loads the library and returns
+ * NULL, or the reason (dlerror's text) when it cannot be loaded; calling
+ * an OpenSSL function after that failure aborts the process.
+ * posthorn_openssl_loaded() tells (without loading anything) whether the
+ * library is loaded. */
+const char *posthorn_openssl_load_error(void);
+int posthorn_openssl_loaded(void);
 
 /* OpenSSL's version number (OPENSSL_VERSION_NUMBER is a macro). */
 unsigned long posthorn_ssl_version_number(void);
