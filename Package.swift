@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "ConfigCheck", dependencies: ["Util", "Global"]),
         .target(name: "Tables", dependencies: ["Util", "Global", "CBerkeleyDB", "CLMDB", "CPCRE2", "CMariaDB", "CSQLite"]),
 
-        .target(name: "ServerSkeleton", dependencies: ["Util", "Global"]),
+        .target(name: "ServerSkeleton", dependencies: ["Util", "Global", "CPosix"]),
         .target(name: "TLS", dependencies: ["Util", "Global", "COpenSSL"]),
         .target(name: "SASL", dependencies: ["Util"]),
         .target(name: "DNS"),

@@ -3,10 +3,46 @@
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <syslog.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include "CPosix.h"
 
 void posthorn_syslog(int priority, const char *text) { syslog(priority, "%s", text); }
 
 int posthorn_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int posthorn_listener_epoll(const int *listeners, int count, int watch_fd) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -1;
+    for (int i = 0; i < count; i++) {
+        struct epoll_event event = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listeners[i] };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &event) != 0) {
+            /* Kernels before 4.5: plain (wake-all) registration. */
+            event.events = EPOLLIN;
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &event) != 0) { close(ep); return -1; }
+        }
+    }
+    if (watch_fd >= 0) {
+        struct epoll_event event = { .events = 0, .data.fd = watch_fd };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, watch_fd, &event) != 0) { close(ep); return -1; }
+    }
+    return ep;
+}
+
+int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout) {
+    struct epoll_event events[8];
+    int n = epoll_wait(epoll_fd, events, 8, timeout);
+    if (n < 0) return -1;
+    if (n == 0) return -3;
+    int ready = -3;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.fd == watch_fd) {
+            if (events[i].events & (EPOLLERR | EPOLLHUP)) return -2;
+        } else if (ready == -3) {
+            ready = events[i].data.fd;
+        }
+    }
+    return ready;
 }

@@ -26,7 +26,7 @@ public enum SingleServer {
         let passing = runtime.context.serviceType == "pass"
         runtime.report(.available)
         while true {
-            let listenFD = runtime.waitReadable(listenFDs)
+            let listenFD = runtime.waitForClient(listenFDs)
             guard var client = ServerRuntime.accept(listenFD) else { continue }
             if passing {
                 let carrier = client

@@ -6,4 +6,12 @@
 void posthorn_syslog(int priority, const char *text);
 /* posix_spawn_file_actions_addclosefrom_np (a GNU extension). */
 int posthorn_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from);
+/* An epoll set in which each of the count listeners wakes one waiting
+ * process per event (EPOLLEXCLUSIVE), plus watch_fd (or -1), of which only
+ * errors and hang-ups are reported. Returns the epoll descriptor or -1. */
+int posthorn_listener_epoll(const int *listeners, int count, int watch_fd);
+/* Waits up to timeout milliseconds (-1: forever) on such a set. Returns a
+ * ready listener, -2 when watch_fd reported an error or hang-up, -3 on
+ * timeout, -1 on failure (errno set; EINTR included). */
+int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout);
 #endif
