@@ -1,7 +1,8 @@
 // postlogd: the Postfix-compatible logging service (Postfix 3.4+ postlogd(8)).
 // Every Posthorn program formats its own log line and sends it as one
 // datagram to the `postlog` unix-dgram service; postlogd appends each
-// datagram, unchanged, to $maillog_file. `/dev/stdout` (with
+// datagram, unchanged, to $maillog_file (the datagrams of one burst, in
+// arrival order, with one write when no more are waiting). `/dev/stdout` (with
 // `postfix start-fg`) and `/dev/stderr` write to the inherited descriptor.
 // The file is reopened on SIGHUP and when it was rotated away (renamed or
 // removed), so logrotate needs no copytruncate.
@@ -59,13 +60,23 @@ final class LogFileWriter: @unchecked Sendable {
         }
     }
 
+    /// Lines received but not yet written: a burst of datagrams becomes
+    /// one write (flush() runs when the socket is drained, or at 64 KiB).
+    private var pending: [UInt8] = []
+
     func append(_ bytes: [UInt8]) {
-        guard fd >= 0 else { return }
-        var line = bytes
-        if line.last != UInt8(ascii: "\n") { line.append(UInt8(ascii: "\n")) }
+        pending.append(contentsOf: bytes)
+        if pending.last != UInt8(ascii: "\n") { pending.append(UInt8(ascii: "\n")) }
+        if pending.count >= 65536 { flush() }
+    }
+
+    /// Writes the pending lines (O_APPEND: one write per burst).
+    func flush() {
+        defer { pending.removeAll(keepingCapacity: true) }
+        guard fd >= 0, !pending.isEmpty else { return }
         var offset = 0
-        while offset < line.count {
-            let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        while offset < pending.count {
+            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             offset += n
@@ -83,6 +94,8 @@ nonisolated(unsafe) var writer: LogFileWriter? = nil
 nonisolated(unsafe) var reopenRequested: sig_atomic_t = 0
 
 DatagramServer.run(program: "postlogd", handler: { datagram, _ in
+    writer?.append(datagram)
+}, drained: {
     guard let writer else { return }
     if reopenRequested != 0 {
         reopenRequested = 0
@@ -90,7 +103,7 @@ DatagramServer.run(program: "postlogd", handler: { datagram, _ in
     } else {
         writer.reopenIfRotated()
     }
-    writer.append(datagram)
+    writer.flush()
 }, prepare: { context in
     let path = context.string("maillog_file")
     // postlogd's own messages must not be sent to itself.
