@@ -59,13 +59,21 @@ final class SocketTransport: SmtpdTransport {
         }
     }
 
+    /// On a socket the reply is sent at once without blocking (it nearly
+    /// always fits the socket buffer); poll() with the timeout only when it
+    /// does not. Pipes and terminals (`-S`) are polled first.
     func send(_ bytes: UnsafeRawBufferPointer, timeout: Int32) throws(TransportError) {
+        let direct = isSocket && outputFD == fd
+        var mustWait = !direct
         var offset = 0
         while offset < bytes.count {
-            try wait(POLLOUT, timeout)
-            let n = Glibc.write(outputFD, bytes.baseAddress! + offset, bytes.count - offset)
+            if mustWait { try wait(POLLOUT, timeout) }
+            let n = direct
+                ? Glibc.send(outputFD, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                : Glibc.write(outputFD, bytes.baseAddress! + offset, bytes.count - offset)
             if n > 0 { offset += n; continue }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { mustWait = true; continue }
+            if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EPIPE || errno == ECONNRESET) { throw .closed }
             throw .system(errno)
         }
