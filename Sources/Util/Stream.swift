@@ -104,15 +104,27 @@ public final class Stream {
         output.append(contentsOf: text.utf8)
     }
 
-    /// Sends everything buffered.
+    /// False once `fd` turned out not to be a socket.
+    private var isSocket = true
+
+    /// Sends everything buffered. With a timeout, a socket is written at
+    /// once without blocking and polled (within the timeout) only when its
+    /// buffer is full; other descriptors are polled first.
     public func flush() throws(StreamError) {
         var offset = 0
         defer { output.removeAll(keepingCapacity: true) }
+        var mustWait = false
         while offset < output.count {
-            try wait(Int16(POLLOUT))
-            let n = output.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n > 0 { offset += n; continue }
-            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            let direct = timeout > 0 && isSocket
+            if mustWait || !direct { try wait(Int16(POLLOUT)) }
+            let n = output.withUnsafeBytes {
+                direct ? Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                       : Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset)
+            }
+            if n > 0 { offset += n; mustWait = false; continue }
+            if n < 0 && direct && errno == ENOTSOCK { isSocket = false; continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { mustWait = true; continue }
+            if n < 0 && errno == EINTR { continue }
             throw .system(errno)
         }
     }
