@@ -200,16 +200,7 @@ public struct QueueRecordReader: Sendable {
 
     /// Reads the whole file open on `fd` (from offset 0).
     public init(fd: Int32, lengthLimit: Int? = nil) throws(SystemError) {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        var position: off_t = 0
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, position) }
-            if n < 0 { if errno == EINTR { continue }; throw SystemError() }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
-            position += off_t(n)
-        }
+        let result = try TextFile.readAll(fd: fd, fromStart: true)
         self.init(bytes: result, lengthLimit: lengthLimit)
     }
 

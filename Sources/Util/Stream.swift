@@ -40,14 +40,21 @@ public final class Stream {
     private func fill() throws(StreamError) {
         if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
         try wait(Int16(POLLIN))
-        var chunk = [UInt8](repeating: 0, count: 8192)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { input.append(contentsOf: chunk[0..<n]); return }
+            // Read into fresh, uninitialized storage (no zero-filled
+            // scratch buffer per read).
+            var n = 0
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: 8192) { buffer, count in
+                n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                if n < 0 { failure = errno }
+                count = max(n, 0)
+            }
+            if n > 0 { input.append(contentsOf: chunk); return }
             if n == 0 { throw .endOfFile }
-            if errno == EINTR { continue }
-            if errno == EAGAIN { try wait(Int16(POLLIN)); continue }
-            throw .system(errno)
+            if failure == EINTR { continue }
+            if failure == EAGAIN { try wait(Int16(POLLIN)); continue }
+            throw .system(failure)
         }
     }
 

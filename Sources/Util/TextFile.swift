@@ -15,16 +15,32 @@ public enum TextFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError() }
         defer { close(fd) }
+        return try readAll(fd: fd)
+    }
+
+    /// Reads everything from `fd`: from its current position, or with
+    /// `fromStart` from offset 0 without moving it (pread). Sized by fstat
+    /// and read straight into the array's storage (no zero-filled scratch
+    /// buffer); copes with a file that grows or shrinks meanwhile.
+    public static func readAll(fd: Int32, fromStart: Bool = false) throws(SystemError) -> [UInt8] {
+        var info = stat()
+        let expected = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? max(Int(info.st_size), 0) : 0
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        result.reserveCapacity(expected + 1)
+        var position: off_t = 0
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError()
+            let want = max(result.capacity - result.count, 65536)
+            var n = 0
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+                n = fromStart ? pread(fd, buffer.baseAddress, want, position) : Glibc.read(fd, buffer.baseAddress, want)
+                if n < 0 { failure = errno }
+                count = max(n, 0)
             }
+            if n < 0 { if failure == EINTR { continue }; throw SystemError(failure) }
             if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
+            result.append(contentsOf: chunk)
+            position += off_t(n)
         }
         return result
     }
