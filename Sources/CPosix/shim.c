@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <syslog.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "CPosix.h"
 
@@ -45,4 +46,8 @@ int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout) {
         }
     }
     return ready;
+}
+
+int posthorn_open_tmpfile(const char *directory, unsigned int mode) {
+    return open(directory, O_RDWR | O_TMPFILE | O_CLOEXEC, (mode_t) mode);
 }

@@ -1,5 +1,9 @@
 // QueueFile: the one audited helper that writes queue files, by Postfix's
-// completion protocol (reference queue-file-format.md §10): create
+// completion protocol (reference queue-file-format.md §10). Where the
+// kernel allows, the file is first made unnamed (O_TMPFILE) in the queue
+// directory and linked under its queue ID at once, which readers cannot
+// tell from the protocol below and which leaves nothing behind when the
+// writer dies before the link. Otherwise: create
 // `<queue>/<usec>.<pid>` with O_EXCL and mode 0600; the queue ID comes from
 // that moment's microseconds and the file's inode; rename it at once (no
 // replace) to the name that encodes the inode (hashed per
@@ -16,6 +20,7 @@
 // Also: reading a queue file into a model, and marking a recipient done in
 // place.
 import Glibc
+import CPosix
 import Util
 
 /// Why a queue file could not be written or read.
@@ -60,10 +65,20 @@ public final class QueueFileWriter {
     private var notifyUnion = 0
     private var finished = false
 
-    /// Creates the embryo file in `queue` (mode 0600, temporary name).
+    /// False once linking an unnamed (O_TMPFILE) file failed here (no
+    /// /proc in a chroot, a file system without O_TMPFILE): then the
+    /// temporary-name protocol below is used.
+    nonisolated(unsafe) private static var unnamedFilesWork = true
+
+    /// Creates the embryo file in `queue` (mode 0600) under its queue ID.
     public init(directory: QueueDirectory, queue: String) throws(QueueFileError) {
         self.directory = directory
         self.queue = queue
+        if Self.unnamedFilesWork, let made = Self.createUnnamed(directory: directory, queue: queue) {
+            (fd, id, relativePath, arrivalSeconds, arrivalMicroseconds) = made
+            currentPath = directory.path + "/" + made.relative
+            return
+        }
         var tv = timeval()
         var fd: Int32 = -1
         var temp = ""
@@ -103,6 +118,34 @@ public final class QueueFileWriter {
         self.arrivalMicroseconds = Int(tv.tv_usec)
         self.id = id
         self.relativePath = relative
+    }
+
+    /// The file made unnamed (O_TMPFILE) in the queue directory, its ID
+    /// taken from the inode, then given its name with one linkat(): one
+    /// directory update instead of create + rename, and a writer killed
+    /// before the link leaves nothing behind. nil when that is not possible
+    /// here (the caller falls back to a temporary name).
+    private static func createUnnamed(directory: QueueDirectory, queue: String)
+        -> (fd: Int32, id: String, relative: String, seconds: Int, microseconds: Int)? {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        let fd = posthorn_open_tmpfile(directory.path + "/" + queue, 0o600)
+        guard fd >= 0 else { unnamedFilesWork = false; return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { close(fd); return nil }
+        let inode = UInt64(st.st_ino)
+        let id = directory.longQueueIDs
+            ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
+            : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+        let relative = directory.relativePath(queue: queue, id: id)
+        guard (try? directory.createParents(of: relative)) != nil,
+              linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, directory.path + "/" + relative, AT_SYMLINK_FOLLOW) == 0
+        else {
+            if errno != EEXIST { unnamedFilesWork = false }
+            close(fd)
+            return nil
+        }
+        return (fd, id, relative, Int(tv.tv_sec), Int(tv.tv_usec))
     }
 
     deinit { if !finished { abort() } }

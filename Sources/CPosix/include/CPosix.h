@@ -14,4 +14,8 @@ int posthorn_listener_epoll(const int *listeners, int count, int watch_fd);
  * ready listener, -2 when watch_fd reported an error or hang-up, -3 on
  * timeout, -1 on failure (errno set; EINTR included). */
 int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout);
+/* open(directory, O_RDWR | O_TMPFILE | O_CLOEXEC, mode): an unnamed file in
+ * directory (the flag's value differs between architectures). -1 with
+ * errno set when the file system or kernel cannot. */
+int posthorn_open_tmpfile(const char *directory, unsigned int mode);
 #endif
