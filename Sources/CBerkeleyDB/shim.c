@@ -13,7 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* The library's declarations, and so the trampolines below, are hidden:
+ * they never leave the executable's symbol table, so a shared library that
+ * links this library itself binds to the real functions. The C library's
+ * headers come first so that their declarations keep default visibility. */
+#pragma GCC visibility push(hidden)
 #include "CBerkeleyDB.h"
+#pragma GCC visibility pop
 
 /* The library's soname on Debian 12 (package libdb5.3). */
 #define BERKELEY_DB_SONAME "libdb-5.3.so"

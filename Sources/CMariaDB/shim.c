@@ -11,7 +11,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+/* The library's declarations, and so the trampolines below, are hidden:
+ * they never leave the executable's symbol table, so a shared library that
+ * links this library itself binds to the real functions. The C library's
+ * headers come first so that their declarations keep default visibility. */
+#pragma GCC visibility push(hidden)
 #include "CMariaDB.h"
+#pragma GCC visibility pop
 
 /* The library's soname on Debian 12 (package libmariadb3). */
 #define MARIADB_SONAME "libmariadb.so.3"

@@ -12,7 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* The library's declarations, and so the trampolines below, are hidden:
+ * they never leave the executable's symbol table, so a shared library that
+ * links this library itself binds to the real functions. The C library's
+ * headers come first so that their declarations keep default visibility. */
+#pragma GCC visibility push(hidden)
 #include "CPCRE2.h"
+#pragma GCC visibility pop
 
 /* The library's soname on Debian 12 (package libpcre2-8-0). */
 #define PCRE2_SONAME "libpcre2-8.so.0"
