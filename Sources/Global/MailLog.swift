@@ -122,9 +122,13 @@ public enum MailLog {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// This process's ID, asked once: Posthorn never forks without exec
+    /// (children are made with posix_spawn), so it cannot change.
+    private static let processID = getpid()
+
     /// The whole line as postlogd writes it to maillog_file.
     public static func fileLine(_ severity: Severity, _ text: String) -> String {
-        "\(timestamp()) \(hostLabel) \(tag)[\(getpid())]: \(body(severity, text))\n"
+        "\(timestamp()) \(hostLabel) \(tag)[\(processID)]: \(body(severity, text))\n"
     }
 
     public static func log(_ severity: Severity, _ text: String) {
