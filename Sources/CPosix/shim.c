@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <syslog.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "CPosix.h"
@@ -50,4 +51,8 @@ int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout) {
 
 int posthorn_open_tmpfile(const char *directory, unsigned int mode) {
     return open(directory, O_RDWR | O_TMPFILE | O_CLOEXEC, (mode_t) mode);
+}
+
+int posthorn_accept_cloexec(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 }

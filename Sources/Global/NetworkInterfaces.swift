@@ -2,6 +2,7 @@
 // mynetworks default (styles host, subnet and class).
 import Glibc
 import Util
+import Synchronization
 
 public enum NetworkInterfaces {
     public struct Address: Equatable, Sendable {
@@ -70,6 +71,18 @@ public enum NetworkInterfaces {
     /// the addresses inet_interfaces selects, IPv4 networks first, then IPv6
     /// ones, each once.
     public static func mynetworks(style: String, protocols: String, interfaces: String = "all") -> String {
+        // Asked for at every expansion of $mynetworks: the interfaces are
+        // read once per process and set of arguments.
+        let key = style + "\u{0}" + protocols + "\u{0}" + interfaces
+        if let known = computed.withLock({ $0[key] }) { return known }
+        let value = computeMynetworks(style: style, protocols: protocols, interfaces: interfaces)
+        computed.withLock { $0[key] = value }
+        return value
+    }
+
+    private static let computed = Mutex<[String: String]>([:])
+
+    private static func computeMynetworks(style: String, protocols: String, interfaces: String) -> String {
         let all = selected(addresses(), interfaces: interfaces)
         let wantV4 = protocols.contains("all") || protocols.contains("ipv4")
         let wantV6 = protocols.contains("all") || protocols.contains("ipv6")

@@ -11,6 +11,7 @@
 import Glibc
 import Util
 import Global
+import CPosix
 
 struct ServerRuntime {
     let options: ServerOptions
@@ -158,12 +159,9 @@ struct ServerRuntime {
     /// process was quicker.
     static func accept(_ listenFD: Int32) -> Int32? {
         while true {
-            let fd = Glibc.accept(listenFD, nil, nil)
-            if fd >= 0 {
-                Socket.setCloseOnExec(fd)
-                Socket.setNonBlocking(fd, false)
-                return fd
-            }
+            // Close-on-exec and blocking from the start: no fcntl() calls.
+            let fd = posthorn_accept_cloexec(listenFD)
+            if fd >= 0 { return fd }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED { return nil }
             MailLog.warning("accept connection: \(SystemError())")

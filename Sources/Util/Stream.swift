@@ -37,9 +37,30 @@ public final class Stream {
         }
     }
 
+    /// The timeout set on the socket with SO_RCVTIMEO (seconds), so that a
+    /// read waits and times out by itself without a poll() before it; nil
+    /// while not set. Pipes, files and non-blocking sockets are polled.
+    private var socketTimeout: Int32?
+    private var socketTimeoutUsable = true
+
+    /// Sets SO_RCVTIMEO to the current timeout; false when reads must be
+    /// polled instead.
+    private func armSocketTimeout() -> Bool {
+        guard timeout > 0, isSocket, socketTimeoutUsable else { return false }
+        if socketTimeout == timeout { return true }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        guard setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            socketTimeoutUsable = false
+            return false
+        }
+        socketTimeout = timeout
+        return true
+    }
+
     private func fill() throws(StreamError) {
         if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
-        try wait(Int16(POLLIN))
+        var timedRead = armSocketTimeout()
+        if !timedRead { try wait(Int16(POLLIN)) }
         while true {
             // Read into fresh, uninitialized storage (no zero-filled
             // scratch buffer per read).
@@ -53,7 +74,13 @@ public final class Stream {
             if n > 0 { input.append(contentsOf: chunk); return }
             if n == 0 { throw .endOfFile }
             if failure == EINTR { continue }
-            if failure == EAGAIN { try wait(Int16(POLLIN)); continue }
+            if failure == EAGAIN {
+                // On a blocking socket: the receive timeout ran out.
+                if timedRead && fcntl(fd, F_GETFL) & O_NONBLOCK == 0 { throw .timeout }
+                if timedRead { socketTimeoutUsable = false; timedRead = false }
+                try wait(Int16(POLLIN))
+                continue
+            }
             throw .system(failure)
         }
     }

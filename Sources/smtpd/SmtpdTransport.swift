@@ -48,7 +48,39 @@ final class SocketTransport: SmtpdTransport {
         }
     }
 
+    /// The receive timeout set on the socket (SO_RCVTIMEO), in seconds;
+    /// nil before the first read or once the socket turned out to be
+    /// non-blocking (then reads wait with poll()).
+    private var socketTimeout: Int32?
+    private var socketTimeoutUsable = true
+
+    /// On a blocking socket one recv() with SO_RCVTIMEO waits for input
+    /// and enforces the timeout (no poll() before each read); pipes,
+    /// terminals and non-blocking sockets are polled first.
     func receive(_ buffer: UnsafeMutableRawBufferPointer, timeout: Int32) throws(TransportError) -> Int {
+        if isSocket && socketTimeoutUsable {
+            if socketTimeout != timeout {
+                var tv = timeval(tv_sec: timeout > 0 ? Int(timeout) : 0, tv_usec: 0)
+                if setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 {
+                    socketTimeout = timeout
+                } else {
+                    socketTimeoutUsable = false
+                }
+            }
+            while socketTimeoutUsable {
+                let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+                if n >= 0 { return n }
+                switch errno {
+                case EINTR: continue
+                case EAGAIN, EWOULDBLOCK:
+                    // A blocking socket says so only when the timeout ran out.
+                    if fcntl(fd, F_GETFL) & O_NONBLOCK == 0 { throw .timeout }
+                    socketTimeoutUsable = false
+                case ECONNRESET: return 0
+                default: throw .system(errno)
+                }
+            }
+        }
         while true {
             try wait(POLLIN, timeout)
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)

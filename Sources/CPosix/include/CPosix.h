@@ -18,4 +18,8 @@ int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout);
  * directory (the flag's value differs between architectures). -1 with
  * errno set when the file system or kernel cannot. */
 int posthorn_open_tmpfile(const char *directory, unsigned int mode);
+/* accept4(listener, NULL, NULL, SOCK_CLOEXEC): the new connection is
+ * close-on-exec and blocking (Linux does not carry the listener's
+ * O_NONBLOCK over) in one call. */
+int posthorn_accept_cloexec(int listener);
 #endif
