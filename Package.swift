@@ -10,7 +10,7 @@
 import PackageDescription
 
 func shim(_ name: String, link libraries: [String]) -> Target {
-    .target(name: name, path: "Sources/\(name)",
+    .target(name: name, path: "Sources/\(name)", cSettings: [.headerSearchPath("../CPosix/lazy")],  // posthorn_lazy_loader.h
             linkerSettings: libraries.map { .linkedLibrary($0) })
 }
 

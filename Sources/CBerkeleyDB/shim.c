@@ -1,63 +1,22 @@
 /* CBerkeleyDB shim: plain functions over Berkeley DB's method tables, and
- * trampolines that load Berkeley DB on demand, as Postfix's dynamicmaps
- * do: the programs do not link libdb, so a process that opens no hash: or
- * btree: table never maps it. Each trampoline has the name and prototype
- * that db.h declares (the compiler checks the two agree); its first call
- * dlopens the library, finds the real function and keeps it. Everything
- * else is reached through the method tables of handles that db_create
- * returns. Table openers call posthorn_db_load_error() first, so that a
- * missing library is a table error; a trampoline that still cannot load
- * it aborts (a bug). */
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
+ * trampolines for the few functions db.h exports, which load Berkeley DB on
+ * first use (posthorn_lazy_loader.h): a process that opens no hash: or
+ * btree: table never maps libdb. Everything else is reached through the
+ * method tables of handles that db_create returns. Table openers call
+ * posthorn_db_load_error() first, so that a missing library is a table
+ * error. */
+
+/* The library's soname on Debian 12 (package libdb5.3). */
+#define POSTHORN_LAZY_SONAMES "libdb-5.3.so"
+#include "posthorn_lazy_loader.h"
 #include <string.h>
-/* The library's declarations, and so the trampolines below, are hidden:
- * they never leave the executable's symbol table, so a shared library that
- * links this library itself binds to the real functions. The C library's
- * headers come first so that their declarations keep default visibility. */
+/* The library's declarations, and so the trampolines below, are hidden
+ * (see posthorn_lazy_loader.h). */
 #pragma GCC visibility push(hidden)
 #include "CBerkeleyDB.h"
 #pragma GCC visibility pop
 
-/* The library's soname on Debian 12 (package libdb5.3). */
-#define BERKELEY_DB_SONAME "libdb-5.3.so"
-
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static void *library;
-static char load_error[512];
-
-static void load(void) {
-    library = dlopen(BERKELEY_DB_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (library == 0) {
-        const char *text = dlerror();
-        snprintf(load_error, sizeof load_error, "%s", text ? text : BERKELEY_DB_SONAME ": cannot load");
-    }
-}
-
-const char *posthorn_db_load_error(void) {
-    pthread_once(&load_once, load);
-    return library ? 0 : load_error;
-}
-
-/* The real function `name`, looked up once and kept in *slot. */
-static void *resolve(void **slot, const char *name) {
-    void *real = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (real) return real;
-    const char *error = posthorn_db_load_error();
-    if (error == 0 && (real = dlsym(library, name)) == 0) error = dlerror();
-    if (real == 0) {
-        fprintf(stderr, "posthorn: fatal: %s: cannot use %s: %s\n", name, BERKELEY_DB_SONAME, error ? error : "symbol not found");
-        abort();
-    }
-    __atomic_store_n(slot, real, __ATOMIC_RELEASE);
-    return real;
-}
-
-/* One trampoline: the library function `name`, with its header's prototype. */
-#define TRAMPOLINE(type, name, params, args) \
-    type name params { static void *real; return ((__typeof__(name) *) resolve(&real, #name)) args; }
+const char *posthorn_db_load_error(void) { return lazy_load_error(); }
 
 TRAMPOLINE(int, db_create, (DB **dbp, DB_ENV *dbenv, u_int32_t flags), (dbp, dbenv, flags))
 TRAMPOLINE(char *, db_strerror, (int error), (error))

@@ -1,66 +1,21 @@
 /* CPCRE2 shim: width-independent wrappers for the 8-bit PCRE2 API, and
- * trampolines that load PCRE2 on demand, as Postfix's dynamicmaps do: the
- * programs do not link libpcre2-8, so a process that opens no pcre: table
- * never maps it. Each trampoline has the name and prototype that pcre2.h
- * declares (the generic names are macros for the _8 ones; the compiler
- * checks the two agree); its first call dlopens the library, finds the
- * real function and keeps it. Table openers call posthorn_pcre2_load_error()
- * first, so that a missing library is a table error; a trampoline that
- * still cannot load it aborts (a bug). */
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
+ * trampolines for the pcre2_* functions Posthorn calls (the generic names
+ * are macros for the _8 ones), which load PCRE2 on first use
+ * (posthorn_lazy_loader.h): a process that opens no pcre: table never maps
+ * libpcre2-8. Table openers call posthorn_pcre2_load_error() first, so that
+ * a missing library is a table error. */
+
+/* The library's soname on Debian 12 (package libpcre2-8-0). */
+#define POSTHORN_LAZY_SONAMES "libpcre2-8.so.0"
+#include "posthorn_lazy_loader.h"
 #include <string.h>
-/* The library's declarations, and so the trampolines below, are hidden:
- * they never leave the executable's symbol table, so a shared library that
- * links this library itself binds to the real functions. The C library's
- * headers come first so that their declarations keep default visibility. */
+/* The library's declarations, and so the trampolines below, are hidden
+ * (see posthorn_lazy_loader.h). */
 #pragma GCC visibility push(hidden)
 #include "CPCRE2.h"
 #pragma GCC visibility pop
 
-/* The library's soname on Debian 12 (package libpcre2-8-0). */
-#define PCRE2_SONAME "libpcre2-8.so.0"
-
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static void *library;
-static char load_error[512];
-
-static void load(void) {
-    library = dlopen(PCRE2_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (library == 0) {
-        const char *text = dlerror();
-        snprintf(load_error, sizeof load_error, "%s", text ? text : PCRE2_SONAME ": cannot load");
-    }
-}
-
-const char *posthorn_pcre2_load_error(void) {
-    pthread_once(&load_once, load);
-    return library ? 0 : load_error;
-}
-
-/* The real function `name`, looked up once and kept in *slot. */
-static void *resolve(void **slot, const char *name) {
-    void *real = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (real) return real;
-    const char *error = posthorn_pcre2_load_error();
-    if (error == 0 && (real = dlsym(library, name)) == 0) error = dlerror();
-    if (real == 0) {
-        fprintf(stderr, "posthorn: fatal: %s: cannot use %s: %s\n", name, PCRE2_SONAME, error ? error : "symbol not found");
-        abort();
-    }
-    __atomic_store_n(slot, real, __ATOMIC_RELEASE);
-    return real;
-}
-
-/* The name after macro expansion: "pcre2_match_8" for pcre2_match. */
-#define SYMBOL_NAME(name) #name
-/* One trampoline: the library function `name`, with its header's prototype. */
-#define TRAMPOLINE(type, name, params, args) \
-    type name params { static void *real; return ((__typeof__(name) *) resolve(&real, SYMBOL_NAME(name))) args; }
-#define TRAMPOLINE_VOID(name, params, args) \
-    void name params { static void *real; ((__typeof__(name) *) resolve(&real, SYMBOL_NAME(name))) args; }
+const char *posthorn_pcre2_load_error(void) { return lazy_load_error(); }
 
 TRAMPOLINE(pcre2_code *, pcre2_compile, (PCRE2_SPTR pattern, PCRE2_SIZE length, uint32_t options, int *error, PCRE2_SIZE *offset, pcre2_compile_context *context), (pattern, length, options, error, offset, context))
 TRAMPOLINE_VOID(pcre2_code_free, (pcre2_code *code), (code))
