@@ -35,6 +35,7 @@ public struct QueueDirectory: Sendable {
         .init(name: "private", mode: 0o700, owner: .mailOwner),
         .init(name: "public", mode: 0o710, owner: .mailOwnerSetgidGroup),
         .init(name: "saved", mode: 0o700, owner: .mailOwner),
+        .init(name: "spare", mode: 0o700, owner: .mailOwner),
         .init(name: "trace", mode: 0o700, owner: .mailOwner),
     ]
 

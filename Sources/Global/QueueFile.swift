@@ -1,5 +1,8 @@
 // QueueFile: the one audited helper that writes queue files, by Postfix's
-// completion protocol (reference queue-file-format.md §10). Where the
+// completion protocol (reference queue-file-format.md §10). A new file in
+// incoming/ is preferably a spare one (SpareQueueFiles: the file of a
+// delivered message, renamed to its new queue ID with mode 0600 and
+// overwritten; the old tail is cut before commit). Else, where the
 // kernel allows, the file is first made unnamed (O_TMPFILE) in the queue
 // directory and linked under its queue ID at once, which readers cannot
 // tell from the protocol below and which leaves nothing behind when the
@@ -64,6 +67,9 @@ public final class QueueFileWriter {
     private var recipientCount = 0
     private var notifyUnion = 0
     private var finished = false
+    /// Bytes of a reused (spare) file's old content beyond what this
+    /// writer has written: cut off before the size record is final.
+    private var staleSize = 0
 
     /// False once linking an unnamed (O_TMPFILE) file failed here (no
     /// /proc in a chroot, a file system without O_TMPFILE): then the
@@ -74,6 +80,11 @@ public final class QueueFileWriter {
     public init(directory: QueueDirectory, queue: String) throws(QueueFileError) {
         self.directory = directory
         self.queue = queue
+        if queue == "incoming", let spare = SpareFileTaker.take(directory: directory, queue: queue) {
+            (fd, id, relativePath, staleSize, arrivalSeconds, arrivalMicroseconds) = spare
+            currentPath = directory.path + "/" + spare.relative
+            return
+        }
         if Self.unnamedFilesWork, let made = Self.createUnnamed(directory: directory, queue: queue) {
             (fd, id, relativePath, arrivalSeconds, arrivalMicroseconds) = made
             currentPath = directory.path + "/" + made.relative
@@ -234,6 +245,10 @@ public final class QueueFileWriter {
     public func writeOut(recipientCount: Int? = nil, qmgrFlags: Int? = nil, smtputf8: Int = 0) throws(QueueFileError) {
         precondition(!finished, "write after commit")
         try flush()
+        if staleSize > written {
+            if ftruncate(fd, off_t(written)) != 0 { throw QueueFileError.system("truncate \(currentPath)", errno) }
+            staleSize = 0
+        }
         if let at = sizeRecordOffset {
             guard let m = messageEnd, let x = extractedStart, x >= m else {
                 throw QueueFileError.corrupt("queue file without message content and extracted markers")

@@ -28,7 +28,7 @@ struct QueuePermissions {
         ("defer", true, false, 0o700), ("deferred", true, false, 0o700), ("flush", true, false, 0o700),
         ("hold", true, false, 0o700), ("incoming", true, false, 0o700), ("maildrop", true, true, 0o730),
         ("pid", false, false, 0o755), ("private", true, false, 0o700), ("public", true, true, 0o710),
-        ("saved", true, false, 0o700), ("trace", true, false, 0o700),
+        ("saved", true, false, 0o700), ("spare", true, false, 0o700), ("trace", true, false, 0o700),
     ]
 
     init(config: MailConfig) {

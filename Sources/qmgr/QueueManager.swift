@@ -133,6 +133,8 @@ final class QueueManager {
     let traceClient: BounceClient
     /// The fast flush service: deferred recipients' destinations are logged there.
     let flushClient: FlushClient
+    /// Where the files of messages that left the queue are kept for reuse.
+    let spareFiles: SpareFileKeeper
     /// `F` arrived: the next scan of each queue ignores defer_transports
     /// (Postfix's QMGR_FLUSH_DFXP), even when `I` or `D` comes later.
     var flushIncoming = false
@@ -148,6 +150,7 @@ final class QueueManager {
         deferClient = BounceClient(service: .warn, config: settings.config, timeout: timeout)
         traceClient = BounceClient(service: .trace, config: settings.config, timeout: timeout)
         flushClient = FlushClient(config: settings.config, timeout: timeout)
+        spareFiles = SpareFileKeeper(directory: directory)
         self.triggerFD = triggerFD
         self.triggerIsFifo = triggerIsFifo
         self.hasMaster = hasMaster
@@ -718,7 +721,8 @@ final class QueueManager {
 
     private func remove(_ m: ActiveMessage, path: String) {
         DeferLog.remove(queue: DeferLog.deferQueue, id: m.id, directory: directory)
-        if unlink(path) == 0 || errno == ENOENT {
+        let size = m.message.size.map { $0.dataOffset + $0.contentSize } ?? Int.max
+        if spareFiles.park(path: path, id: m.id, size: size) || unlink(path) == 0 || errno == ENOENT {
             MailLog.info("\(m.id): removed")
         } else {
             MailLog.warning("\(m.id): remove \(path): \(SystemError())")

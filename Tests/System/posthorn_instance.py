@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug")).absolute()
 
 QUEUES = ("incoming", "active", "deferred", "hold", "maildrop", "corrupt", "defer", "bounce", "trace",
-          "saved", "flush", "private", "public", "pid")
+          "saved", "spare", "flush", "private", "public", "pid")
 
 # Every main.cf starts with this; {root} and {bin} are filled in.
 BASE_MAIN = """queue_directory = {root}/queue

@@ -102,7 +102,7 @@ class Instance:
         (self.root / "etc" / "master.cf").write_text(MASTER)
         (self.root / "etc" / "transport").write_text(TRANSPORT)
         for q in ("incoming", "active", "deferred", "hold", "maildrop", "corrupt", "defer", "bounce", "trace",
-                  "saved", "flush", "private", "public", "pid"):
+                  "saved", "spare", "flush", "private", "public", "pid"):
             (self.root / "queue" / q).mkdir()
             os.chmod(self.root / "queue" / q, 0o700)
         self.queue = self.root / "queue"
@@ -197,6 +197,30 @@ def test_discard_delivers_and_removes(inst):
     assert re.search(rf"postfix/discard\[\d+\]: {qid}: to=<y@other.test>, relay=none, {DELAYS}, dsn=2.0.0, "
                      r"status=sent \(other.test\)$", log, re.M), log
     assert qid not in inst.files("active") + inst.files("incoming") + inst.files("deferred")
+
+
+def short_id_inode(qid: str) -> int:
+    return int(qid[5:], 16)
+
+
+def test_delivered_files_are_reused(inst):
+    """A delivered message's file is parked in spare/ (mode 0600, named by
+    its inode) and the next message is written into it: same inode, new
+    queue ID, only the new envelope and content."""
+    q1 = inst.submit(["first@discard.test"], body="Subject: one\n\n" + "x" * 3000 + "\n")
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {q1}: removed$")
+    spare = inst.queue / "spare"
+    parked = sorted(p.name for p in spare.iterdir())
+    assert parked == [format(short_id_inode(q1), "x")], parked
+    assert (spare / parked[0]).stat().st_mode & 0o777 == 0o600
+    q2 = inst.submit(["second@discard.test"], sender="bob@example.com", body="Subject: two\n\nshort\n")
+    assert q2 != q1 and short_id_inode(q2) == short_id_inode(q1), (q1, q2)
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {q2}: removed$")
+    log = inst.maillog()
+    assert re.search(rf"qmgr\[\d+\]: {q2}: from=<bob@example.com>, size=\d+, nrcpt=1 \(queue active\)$", log, re.M), log
+    assert re.search(rf"discard\[\d+\]: {q2}: to=<second@discard.test>, .*status=sent", log, re.M), log
+    assert not re.search(rf"{q2}: to=<first@discard.test>", log), "nothing of the old message comes back"
+    assert [p.name for p in spare.iterdir()] == parked, "the same file is parked again"
 
 
 def test_error_bounces_with_bounce_log(inst):
