@@ -106,17 +106,26 @@ public enum MailLog {
 
     /// `Mmm dd HH:MM:SS` in local time, day zero-padded, as postlogd writes.
     public static func timestamp(_ time: time_t = Glibc.time(nil)) -> String {
+        // Most lines of a process fall in the second of the line before.
+        if time == stampSecond { return stampText }
         var t = time
         var parts = tm()
         localtime_r(&t, &parts)
         var buffer = [CChar](repeating: 0, count: 32)
         _ = strftime(&buffer, buffer.count, "%b %d %H:%M:%S", &parts)
-        return String(cString: buffer)
+        stampText = String(cString: buffer)
+        stampSecond = time
+        return stampText
     }
+
+    nonisolated(unsafe) private static var stampSecond: time_t = -1
+    nonisolated(unsafe) private static var stampText = ""
 
     /// The text after `PROG[PID]: `, sanitized and cut to the limit.
     static func body(_ severity: Severity, _ text: String) -> String {
-        var bytes = Array((severity.tag + text).utf8)
+        let whole = severity.tag + text
+        if whole.utf8.count <= lineLimit && !whole.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return whole }
+        var bytes = Array(whole.utf8)
         if bytes.count > lineLimit { bytes = Array(bytes[0..<lineLimit]) }
         for i in bytes.indices where bytes[i] < 0x20 || bytes[i] == 0x7F { bytes[i] = UInt8(ascii: "?") }
         return String(decoding: bytes, as: UTF8.self)
@@ -168,34 +177,56 @@ public enum MailLog {
         if verbose > 0 { log(.info, text) }
     }
 
-    private static func sendDatagram(_ line: String, to path: String) {
-        if datagramSocket < 0 {
-            datagramSocket = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            // A busy postlogd (the kernel queues only max_dgram_qlen
-            // datagrams, often 10) makes the sender wait, never drops the
-            // line; a postlogd that is stuck for 2 s gets the fallback.
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
-            _ = setsockopt(datagramSocket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        }
+    /// The postlog socket the datagram socket is connected to: connected
+    /// once, so the kernel does not look the path up for every line.
+    nonisolated(unsafe) private static var datagramPath = ""
+
+    /// A datagram socket connected to `path`; false when postlogd cannot
+    /// be reached.
+    private static func connectDatagram(_ path: String) -> Bool {
+        if datagramSocket >= 0 && datagramPath == path { return true }
+        if datagramSocket >= 0 { close(datagramSocket); datagramSocket = -1 }
+        datagramPath = ""
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        // A busy postlogd (the kernel queues only max_dgram_qlen
+        // datagrams, often 10) makes the sender wait, never drops the
+        // line; a postlogd that is stuck for 2 s gets the fallback.
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); return false }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[bytes.count] = 0
         }
-        let data = Array(line.utf8)
-        let sent = withUnsafePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                data.withUnsafeBytes { raw in
-                    var n: Int
-                    repeat {
-                        n = sendto(datagramSocket, raw.baseAddress, raw.count, 0, sa, socklen_t(MemoryLayout<sockaddr_un>.size))
-                    } while n < 0 && errno == EINTR
-                    return n
-                }
+        let rc = withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { close(fd); return false }
+        datagramSocket = fd
+        datagramPath = path
+        return true
+    }
+
+    private static func sendDatagram(_ line: String, to path: String) {
+        var line = line
+        var sent = -1
+        // Twice at most: a postlogd restarted since the connect has a new
+        // socket under the same name (the old one refuses).
+        for _ in 0..<2 {
+            guard connectDatagram(path) else { break }
+            sent = line.withUTF8 { raw in
+                var n: Int
+                repeat { n = send(datagramSocket, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) } while n < 0 && errno == EINTR
+                return n
             }
+            if sent >= 0 || (errno != ECONNREFUSED && errno != ENOTCONN) { break }
+            close(datagramSocket)
+            datagramSocket = -1
+            datagramPath = ""
         }
         if sent < 0 {
             // postlogd is not running (or stuck): as Postfix, write

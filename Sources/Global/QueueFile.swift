@@ -419,17 +419,25 @@ public struct QueueAttribute: Sendable, Equatable {
 
 public enum QueueFile {
     /// Reads and strictly checks the queue file at `path`.
+    /// `envelopeOnly`: the content is not kept (qmgr): where the size
+    /// record says the `X` record starts, parsing jumps there; when that
+    /// is not so, or the file does not parse that way, it is read whole.
     public static func read(path: String, lengthLimit: Int? = nil,
-                            attributeLimit: Int = 100) throws(QueueFileError) -> QueueMessage {
+                            attributeLimit: Int = 100, envelopeOnly: Bool = false) throws(QueueFileError) -> QueueMessage {
         let bytes: [UInt8]
         do { bytes = try TextFile.readBytes(path) } catch { throw .system("open \(path)", error.code) }
+        if envelopeOnly, let message = try? parse(bytes, lengthLimit: lengthLimit, attributeLimit: attributeLimit,
+                                                  skipContent: true) {
+            return message
+        }
         return try parse(bytes, lengthLimit: lengthLimit, attributeLimit: attributeLimit)
     }
 
     /// Parses a whole queue file: segment rules of §2, `p` followed, `w`
-    /// skipped, exactly one `S` at most, `E` required.
+    /// skipped, exactly one `S` at most, `E` required. `skipContent`: see
+    /// `read(path:envelopeOnly:)`.
     public static func parse(_ bytes: [UInt8], lengthLimit: Int? = nil,
-                             attributeLimit: Int = 100) throws(QueueFileError) -> QueueMessage {
+                             attributeLimit: Int = 100, skipContent: Bool = false) throws(QueueFileError) -> QueueMessage {
         var reader = QueueRecordReader(bytes: bytes, lengthLimit: lengthLimit)
         var message = QueueMessage()
         var segment = QueueSegment.envelope
@@ -514,6 +522,14 @@ public enum QueueFile {
                 case .message:
                     segment = .content
                     message.dataOffset = reader.offset
+                    if skipContent, let size = message.size, size.dataOffset == reader.offset {
+                        let x = size.dataOffset + size.contentSize
+                        // An empty `X` record must be there, else read on.
+                        if x >= reader.offset, x + 1 < bytes.count, bytes[x] == QueueRecordType.extracted.rawValue,
+                           bytes[x + 1] == 0 {
+                            reader.offset = x
+                        }
+                    }
                 case .end:
                     return message
                 default:

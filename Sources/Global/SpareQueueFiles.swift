@@ -24,7 +24,7 @@ public enum SpareQueueFiles {
     /// Files larger than this are unlinked, not kept.
     public static let largestKept = 64 * 1024
     /// At most this many files are kept.
-    public static let capacity = 256
+    public static let capacity = 64
 
     /// The spare file's name: its inode number in hex.
     static func name(inode: UInt64) -> String { String(inode, radix: 16) }
@@ -40,9 +40,13 @@ public enum SpareQueueFiles {
 public final class SpareFileKeeper {
     private let directory: QueueDirectory
     private let spare: String
-    /// Files parked since the pool was last counted, plus that count: an
-    /// upper bound of the pool's size (cleanup takes files meanwhile).
+    /// The pool's size when last counted plus the files parked since: an
+    /// upper bound (cleanup takes files meanwhile). Counted again after
+    /// every `recount` messages, so that a pool hovering at capacity costs
+    /// one directory read per `recount` messages, not one per message.
     private var estimate = 0
+    private var sinceCount = 0
+    private static let recount = 16
     private var available = true
 
     public init(directory: QueueDirectory) {
@@ -59,10 +63,12 @@ public final class SpareFileKeeper {
     public func park(path: String, id: String, size: Int) -> Bool {
         guard available, size <= SpareQueueFiles.largestKept,
               let inode = SpareQueueFiles.inode(ofQueueID: id) else { return false }
-        if estimate >= SpareQueueFiles.capacity {
+        sinceCount += 1
+        if sinceCount >= Self.recount || estimate < 0 {
+            sinceCount = 0
             estimate = SpareFileKeeper.count(spare) ?? SpareQueueFiles.capacity
-            if estimate >= SpareQueueFiles.capacity { return false }
         }
+        if estimate >= SpareQueueFiles.capacity { return false }
         // Mode 0600 before the move: a file in spare/ is never "complete",
         // so cleanup can never bring an old message back into incoming/.
         guard chmod(path, 0o600) == 0 else { return false }
@@ -99,7 +105,7 @@ enum SpareFileTaker {
     /// Names taken from one reading of the directory, at most (20 cleanup
     /// processes read the same directory: a small random share each keeps
     /// them from racing for the same files).
-    private static let batch = 16
+    private static let batch = 8
 
     /// A spare file moved to `queue` under its new queue ID and opened:
     /// (descriptor, queue ID, relative path, old size, seconds, microseconds).

@@ -301,7 +301,7 @@ final class QueueManager {
         do {
             // Per-recipient A records (notify_flags, dsn_orig_rcpt) are
             // not the named attributes the default limit is about.
-            parsed = try QueueFile.read(path: path, attributeLimit: Int.max)
+            parsed = try QueueFile.read(path: path, attributeLimit: Int.max, envelopeOnly: true)
             guard let size = parsed.size else { throw QueueFileError.corrupt("missing size record") }
             // The size record must describe this file: content starts
             // right after the `M` record and ends at or before `X`.

@@ -188,6 +188,43 @@ final class QueueFileTests: XCTestCase {
         XCTAssertThrowsError(try QueueFile.parse(bytes))
     }
 
+    func testEnvelopeOnlyReadSkipsTheContentAndFallsBack() throws {
+        let (top, dir) = try makeQueue()
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        var m = QueueMessage()
+        m.sender = "alice@example.com"
+        m.recipients = [QueueRecipient(address: "bob@example.net")]
+        m.extractedRecipients = [QueueRecipient(address: "bcc@example.org")]
+        // A content line that looks like an empty X record.
+        let lines: [[UInt8]] = [Array("Subject: x".utf8), [], [0x58, 0x00, 0x41], Array(repeating: 0x62, count: 500)]
+        let (_, path) = try QueueFile.write(m, lines: lines, directory: dir)
+        let whole = try QueueFile.read(path: path)
+        let envelope = try QueueFile.read(path: path, envelopeOnly: true)
+        XCTAssertTrue(envelope.content.isEmpty)
+        XCTAssertEqual(envelope.recipients, whole.recipients)
+        XCTAssertEqual(envelope.extractedRecipients, whole.extractedRecipients)
+        XCTAssertEqual(envelope.extractedOffset, whole.extractedOffset)
+        XCTAssertEqual(envelope.dataOffset, whole.dataOffset)
+        XCTAssertEqual(envelope.size, whole.size)
+        // A (damaged) size record that points at the X-like bytes inside
+        // the content: the file is read whole instead.
+        var bytes = try XCTUnwrap(FileManager.default.contents(atPath: path)).map { $0 }
+        let size = try XCTUnwrap(whole.size)
+        let fakeX = 12 + 2 + 2  // "Subject: x", "", then N 03 before "X\0A"
+        XCTAssertEqual(Array(bytes[(size.dataOffset + fakeX)...].prefix(2)), [0x58, 0x00])
+        let wrong = QueueSizeRecord(contentSize: fakeX, dataOffset: size.dataOffset,
+                                    recipientCount: size.recipientCount, qmgrFlags: size.qmgrFlags,
+                                    contentLength: size.contentLength, smtputf8: 0).payload
+        let start = 2  // "C" and a one-byte length
+        XCTAssertEqual(try XCTUnwrap(QueueSizeRecord(payload: Array(bytes[start..<(start + wrong.count)]))), size)
+        bytes.replaceSubrange(start..<(start + wrong.count), with: wrong)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        let reread = try QueueFile.read(path: path, envelopeOnly: true)
+        XCTAssertEqual(reread.recipients, whole.recipients)
+        XCTAssertEqual(reread.extractedRecipients, whole.extractedRecipients)
+        XCTAssertEqual(reread.extractedOffset, whole.extractedOffset)
+    }
+
     func testLongIDsInHashedQueue() throws {
         let (top, _) = try makeQueue()
         defer { try? FileManager.default.removeItem(atPath: top) }

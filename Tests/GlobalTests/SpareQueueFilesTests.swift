@@ -107,6 +107,8 @@ final class SpareQueueFilesTests: XCTestCase {
         XCTAssertFalse(keeper.park(path: path, id: id, size: 100))
         XCTAssertNotNil(inode(path))
         unlink(top + "/spare/x0")
-        XCTAssertTrue(keeper.park(path: path, id: id, size: 100), "room again once a file was taken")
+        // The pool is counted again within 16 messages.
+        XCTAssertTrue((0..<16).contains { _ in keeper.park(path: path, id: id, size: 100) },
+                      "room again once a file was taken")
     }
 }
