@@ -117,4 +117,10 @@ public enum AttributeCodec {
         stream.write(list.encoded())
         do { try stream.flush() } catch { throw .stream(error) }
     }
+
+    /// Queues `list` in the stream's buffer without sending it: several
+    /// replies then go out with one write (and wake the reader once).
+    public static func buffer(_ list: AttributeList, to stream: Stream) {
+        stream.write(list.encoded())
+    }
 }

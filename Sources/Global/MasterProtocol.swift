@@ -31,6 +31,9 @@ import Glibc
 
 public enum MasterProtocol {
     public static let statusFD: Int32 = 3
+    /// This process's ID for status records, asked once (children are
+    /// spawned and exec'd, never forked, so it does not change).
+    public static let processID = getpid()
     public static let firstListenFD: Int32 = 4
     public static let recordSize = 32
     public static let wakeupByte = UInt8(ascii: "W")
@@ -70,7 +73,7 @@ public enum MasterProtocol {
 
     /// Writes a status record (one write, atomic on a pipe).
     public static func report(_ status: Status, generation: Int, fd: Int32 = statusFD) {
-        let bytes = Record(pid: getpid(), generation: generation, status: status).encoded()
+        let bytes = Record(pid: processID, generation: generation, status: status).encoded()
         _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -110,7 +110,7 @@ struct ServerRuntime {
     /// descriptor) the process exits quietly.
     func report(_ status: MasterProtocol.Status) {
         guard hasMaster else { return }
-        let bytes = MasterProtocol.Record(pid: getpid(), generation: generation, status: status).encoded()
+        let bytes = MasterProtocol.Record(pid: MasterProtocol.processID, generation: generation, status: status).encoded()
         while true {
             let n = bytes.withUnsafeBytes { Glibc.write(MasterProtocol.statusFD, $0.baseAddress, $0.count) }
             if n == bytes.count { return }

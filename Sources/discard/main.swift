@@ -21,9 +21,13 @@ import Util
 import Global
 import ServerSkeleton
 
+/// The queue layout, read from the configuration once per process.
+nonisolated(unsafe) var queueDirectory: QueueDirectory?
+
 SingleServer.run(program: "discard", handler: { stream, context in
     stream.timeout = Int32(max(1, context.seconds("ipc_timeout")))
-    let directory = QueueDirectory(config: context.config)
+    let directory = queueDirectory ?? QueueDirectory(config: context.config)
+    queueDirectory = directory
     let request: DeliveryRequest
     do {
         request = try DeliveryRequest.decode(try AttributeCodec.read(from: stream))
@@ -36,7 +40,9 @@ SingleServer.run(program: "discard", handler: { stream, context in
         var text = request.nexthop
         if text.isEmpty, let at = r.address.lastIndex(of: "@") { text = String(r.address[r.address.index(after: at)...]) }
         let reply = recorder.record(r, status: .sent, dsn: "2.0.0", text: text)
-        do { try AttributeCodec.write(reply.encoded(), to: stream) } catch { return }
+        // Sent together with the final reply: qmgr wakes once per
+        // request, not once per recipient.
+        AttributeCodec.buffer(reply.encoded(), to: stream)
     }
     try? AttributeCodec.write(DeliveryReply.final(status: 0), to: stream)
 })
