@@ -756,7 +756,7 @@ final class SmtpdSession {
     /// Starts the queue file: envelope, then the Received: header.
     private func startMessage() -> MessageWriter {
         let file = queueFile!
-        var flags = CleanupProtocol.Flags.external(receiveOverrideOptions: settings.receiveOverrideOptions)
+        var flags = settings.cleanupFlags
         if actions.hold { flags.insert(.hold) }
         if actions.discard { flags.insert(.discard) }
         file.begin(flags: flags, sender: sender ?? "", arrival: arrival, attributes: attributes(), recipients: recipients)

@@ -39,6 +39,8 @@ struct SmtpdSettings {
     var recipientRateLimit = 0
     var eventLimitExceptions = ""
     var receiveOverrideOptions = ""
+    /// The cleanup flags receive_override_options asks for, parsed once.
+    var cleanupFlags = CleanupProtocol.Flags.external(receiveOverrideOptions: "")
     var serviceName = "smtp"
     var noUnknownRecipientChecks = false
     var localHeaderRewriteClients = "permit_inet_interfaces"
@@ -88,6 +90,7 @@ struct SmtpdSettings {
         recipientRateLimit = Int(c.value("smtpd_client_recipient_rate_limit")) ?? 0
         eventLimitExceptions = c.value("smtpd_client_event_limit_exceptions")
         receiveOverrideOptions = c.value("receive_override_options")
+        cleanupFlags = CleanupProtocol.Flags.external(receiveOverrideOptions: receiveOverrideOptions)
         noUnknownRecipientChecks = receiveOverrideOptions.splitList().contains { $0.lowercased() == "no_unknown_recipient_checks" }
         serviceName = context.serviceName
         localHeaderRewriteClients = c.value("local_header_rewrite_clients")
