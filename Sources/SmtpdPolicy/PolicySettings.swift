@@ -31,6 +31,11 @@ public struct PolicySettings: Sendable {
     public var virtualAliasMaps = ""
     public var virtualMailboxMaps = ""
     public var relayRecipientMaps = ""
+    /// smtpd_sender_login_maps: sender address -> the SASL logins that own it.
+    public var senderLoginMaps = ""
+    /// smtpd_sasl_auth_enable: without it the sender login checks are
+    /// ignored with a warning, as Postfix does.
+    public var saslEnabled = false
     /// Class name -> restriction list text.
     public var classLists: [String: String] = [:]
     /// check_policy_service defaults, and the DNS list replies.
@@ -66,6 +71,8 @@ public struct PolicySettings: Sendable {
         virtualAliasMaps = config.value("virtual_alias_maps")
         virtualMailboxMaps = config.value("virtual_mailbox_maps")
         relayRecipientMaps = config.value("relay_recipient_maps")
+        senderLoginMaps = config.value("smtpd_sender_login_maps")
+        saslEnabled = config.bool("smtpd_sasl_auth_enable")
         restrictionClasses = Set(config.value("smtpd_restriction_classes").splitList())
         for name in restrictionClasses { classLists[name] = config.value(name) }
         policyService = PolicyServiceSettings(config: config)

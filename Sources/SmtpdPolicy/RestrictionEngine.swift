@@ -185,6 +185,17 @@ public final class RestrictionEngine {
         case "reject_unlisted_recipient", "check_recipient_maps":
             guard let rcpt = facts.recipient else { return .dunno }
             return unlisted(rcpt, sender: false, &e)
+        case "reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+             "reject_known_sender_login_mismatch", "reject_unauthenticated_sender_login_mismatch":
+            guard settings.saslEnabled else {
+                // As Postfix: the combined restriction is its two halves.
+                let halves = r.name == "reject_sender_login_mismatch"
+                    ? ["reject_authenticated_sender_login_mismatch", "reject_unauthenticated_sender_login_mismatch"] : [r.name]
+                for half in halves { e.outcome.warn("restriction `\(half)' ignored: no SASL support") }
+                return .dunno
+            }
+            guard let s = facts.sender, !s.isEmpty else { return .dunno }
+            return senderLoginMismatch(r.name, sender: s, login: facts.saslUsername, &e)
         case "reject_unlisted_sender":
             guard let s = facts.sender, !s.isEmpty else { return .dunno }
             return unlisted(s, sender: true, &e)
@@ -331,6 +342,40 @@ public final class RestrictionEngine {
     }
 
     /// The reject for an address no table lists, or .dunno (Postfix's check_rcpt_maps).
+    /// The reject_*sender_login_mismatch family: the owners of the
+    /// (resolved) sender address in smtpd_sender_login_maps, a comma or
+    /// space separated list of SASL logins, against the client's login.
+    /// Authenticated: a login that is not among the owners is rejected
+    /// (an address without owners too, except for the `known` variant).
+    /// Unauthenticated: an address that has owners is rejected.
+    func senderLoginMismatch(_ name: String, sender: String, login: String?, _ e: inout Evaluation) -> PolicyDecision {
+        guard !settings.senderLoginMaps.isEmpty else { return .dunno }
+        if login != nil && name == "reject_unauthenticated_sender_login_mismatch" { return .dunno }
+        if login == nil && name == "reject_authenticated_sender_login_mismatch" { return .dunno }
+        let owners: [String]?
+        do {
+            let reply = try environment.resolve(sender)
+            if reply.flags.contains(.fail) { return reject(450, "4.4.0", sender, "Sender address", "Temporary lookup failure") }
+            let resolved = reply.recipient.isEmpty ? sender : reply.recipient
+            let keys = AddressSearch.virtualKeys(resolved.asciiLowercased(), delimiters: settings.recipientDelimiter,
+                                                 domainIsLocal: reply.flags.contains(.classLocal))
+            owners = try maps("smtpd_sender_login_maps", settings.senderLoginMaps).find(keys: keys)
+                .map { $0.value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init) }
+        } catch {
+            e.outcome.warn("\(error)")
+            return reject(451, "4.3.0", sender, "Sender address", "Temporary lookup failure")
+        }
+        guard let login else {
+            return owners == nil ? .dunno : reject(553, "5.7.1", sender, "Sender address", "not logged in")
+        }
+        guard let owners else {
+            return name == "reject_known_sender_login_mismatch"
+                ? .dunno : reject(553, "5.7.1", sender, "Sender address", "not owned by user \(login)")
+        }
+        if owners.contains(where: { $0.lowercased() == login.lowercased() }) { return .dunno }
+        return reject(553, "5.7.1", sender, "Sender address", "not owned by user \(login)")
+    }
+
     func unlisted(_ address: String, sender: Bool, _ e: inout Evaluation) -> PolicyDecision {
         let kind = sender ? "Sender address" : "Recipient address"
         let dsn = sender ? "5.1.0" : "5.1.1"

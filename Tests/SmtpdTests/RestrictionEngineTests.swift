@@ -71,6 +71,44 @@ final class RestrictionEngineTests: XCTestCase {
                        "451 4.3.5 Server configuration error")
     }
 
+    func testSenderLoginMismatch() {
+        let e = engine {
+            $0.saslEnabled = true
+            $0.senderLoginMaps = "inline:{{alice@example.org=alice}, {shared@example.org=alice, bob}, {@owned.example=carol}}"
+        }
+        func reply(_ restriction: String, _ sender: String, _ login: String?) -> String? {
+            var f = facts(sender: sender)
+            f.saslUsername = login
+            return e.check(list: restriction, stage: .sender, facts: f).reply?.description
+        }
+        let any = "reject_sender_login_mismatch"
+        XCTAssertEqual(reply(any, "alice@example.org", nil), "553 5.7.1 <alice@example.org>: Sender address rejected: not logged in")
+        XCTAssertNil(reply(any, "nobody@example.org", nil))
+        XCTAssertNil(reply(any, "", nil), "the null sender is never checked")
+        XCTAssertEqual(reply(any, "alice@example.org", "bob"), "553 5.7.1 <alice@example.org>: Sender address rejected: not owned by user bob")
+        XCTAssertNil(reply(any, "alice@example.org", "ALICE"), "logins compare without case")
+        XCTAssertNil(reply(any, "shared@example.org", "bob"))
+        XCTAssertEqual(reply(any, "nobody@example.org", "bob"), "553 5.7.1 <nobody@example.org>: Sender address rejected: not owned by user bob")
+        XCTAssertNil(reply(any, "someone@owned.example", "carol"), "@domain owners")
+        XCTAssertEqual(reply(any, "x@owned.example", nil), "553 5.7.1 <x@owned.example>: Sender address rejected: not logged in")
+        // The variants: each half alone, and "known" that lets a login use unowned addresses.
+        XCTAssertNil(reply("reject_authenticated_sender_login_mismatch", "alice@example.org", nil))
+        XCTAssertNotNil(reply("reject_authenticated_sender_login_mismatch", "nobody@example.org", "bob"))
+        XCTAssertNil(reply("reject_unauthenticated_sender_login_mismatch", "alice@example.org", "bob"))
+        XCTAssertNotNil(reply("reject_unauthenticated_sender_login_mismatch", "alice@example.org", nil))
+        XCTAssertNil(reply("reject_known_sender_login_mismatch", "nobody@example.org", "bob"))
+        XCTAssertNotNil(reply("reject_known_sender_login_mismatch", "alice@example.org", "bob"))
+        XCTAssertNotNil(reply("reject_known_sender_login_mismatch", "alice@example.org", nil))
+        // Without SASL (smtpd_sasl_auth_enable = no) the restriction is ignored with Postfix's warning.
+        let off = engine { $0.senderLoginMaps = "inline:{{alice@example.org=alice}}" }
+        var f = facts(sender: "alice@example.org")
+        f.saslUsername = nil
+        let o = off.check(list: any, stage: .sender, facts: f)
+        XCTAssertEqual(o.decision, .dunno)
+        XCTAssertEqual(o.warnings, ["restriction `reject_authenticated_sender_login_mismatch' ignored: no SASL support",
+                                    "restriction `reject_unauthenticated_sender_login_mismatch' ignored: no SASL support"])
+    }
+
     func testUnlistedRecipient() {
         let e = engine {
             $0.virtualMailboxMaps = "inline:{known@vmbox.test=x}"
