@@ -17,6 +17,8 @@ and the same extra services:
             let a second process resume the first one's session)
   except    -o smtpd_sasl_exceptions_networks=127.0.0.0/8 (AUTH not announced)
   nocert, nocertwrap   a certificate file that does not exist
+  login     -o smtpd_sender_login_maps=texthash:CERTS/sender_logins
+            -o smtpd_sender_restrictions=reject_sender_login_mismatch
 
 Certificates (RSA and ECDSA leaves signed by an intermediate signed by a
 root) are made at test time with openssl; no key is committed. Clients:
@@ -142,6 +144,10 @@ def services(ports: dict[str, int], dovecot_port: int, certs: Path) -> str:
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_cert_file=/nonexistent/mail.crt
   -o smtpd_tls_eccert_file=
+127.0.0.1:{ports['login']} inet n - n - - smtpd
+  -o smtpd_tls_auth_only=no
+  -o smtpd_sender_login_maps=texthash:{certs}/sender_logins
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
 tlsmgr    unix  -       -       n       300     1       tlsmgr
 discard   unix  -       -       n       -       -       discard
 proxymap  unix  -       -       n       -       -       proxymap
@@ -308,8 +314,10 @@ def env():
     certs = Path(tempfile.mkdtemp(prefix="posthorn-certs-"))
     os.chmod(certs, 0o755)
     make_certs(certs)
+    (certs / "sender_logins").write_text("alice@example.test alice@example.test\n"
+                                         "shared@b.test bob, alice@example.test\n@owned.test bob\n")
     dovecot_port = free_port()
-    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap")
+    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login")
     oracle = Oracle({n: free_port() for n in names}, dovecot_port, certs)
     ours = Ours({n: free_port() for n in names}, dovecot_port, certs)
     dovecot = Dovecot([oracle.queue, ours.queue], dovecot_port)
@@ -498,6 +506,30 @@ def test_auth_login_initial_response_and_abort_match_postfix(env):
     replies, log = assert_same(env, dialog)
     assert ["501 5.7.0 Authentication aborted"] in replies
     assert ["235 2.7.0 Authentication successful"] in replies
+
+
+def test_sender_login_mismatch_matches_postfix(env):
+    """smtpd_sender_login_maps with reject_sender_login_mismatch, logged in
+    through the real Dovecot and not."""
+    def dialog(port):
+        c = Client(port)
+        c.cmd("EHLO client.example")
+        for sender in ("alice@example.test", "nobody@b.test", ""):
+            c.cmd(f"MAIL FROM:<{sender}>")
+            c.cmd("RCPT TO:<x@relay.test>")                   # owned: not logged in
+            c.cmd("RSET")
+        c.cmd("AUTH PLAIN " + b64("\0bob\0hunter2"))
+        for sender in ("alice@example.test", "shared@b.test", "nobody@b.test", "x@owned.test", "SHARED@B.TEST"):
+            c.cmd(f"MAIL FROM:<{sender}>")
+            c.cmd("RCPT TO:<x@relay.test>")                   # owners only; unowned refused too
+            c.cmd("RSET")
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = assert_same(env, dialog, service="login")
+    assert ["553 5.7.1 <alice@example.test>: Sender address rejected: not logged in"] in replies
+    assert ["553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob"] in replies
+    assert ["553 5.7.1 <nobody@b.test>: Sender address rejected: not owned by user bob"] in replies
 
 
 def test_cram_md5_with_random_challenge(env):
