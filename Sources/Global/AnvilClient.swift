@@ -116,7 +116,7 @@ public final class AnvilClient {
     private func open() throws(AnvilClientError) -> Stream {
         if let stream { return stream }
         // A server that went away must be an error to retry, not a SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         do {
             let fd = try Socket.connectUnix(socketPath)
             let s = Stream(fd: fd, timeout: timeout)

@@ -58,7 +58,7 @@ public final class FlushClient {
     public func purge() -> FlushProtocol.Status { request(.purge, []) }
 
     private func request(_ kind: FlushProtocol.Request, _ attributes: [(String, String)]) -> FlushProtocol.Status {
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         lastError = ""
         let fd: Int32
         do { fd = try Socket.connectUnix(socketPath) } catch {

@@ -101,7 +101,7 @@ public final class RewriteClient {
 
     private func open() throws(RewriteClientError) -> Stream {
         if let stream { return stream }
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         do {
             let fd = try Socket.connectUnix(socketPath)
             let s = Stream(fd: fd, timeout: timeout)

@@ -15,19 +15,18 @@ public enum Trigger {
     public static func send(_ bytes: [UInt8], to path: String) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
-        let fd: Int32
         if info.st_mode & S_IFMT == S_IFIFO {
-            fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { return false }
-        } else {
-            // A listener that went away must be a failed write, not SIGPIPE.
-            signal(SIGPIPE, SIG_IGN)
-            guard let connected = try? Socket.connectUnix(path) else { return false }
-            fd = connected
-            Socket.setNonBlocking(fd)
+            defer { close(fd) }
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            return n == bytes.count
         }
+        guard let fd = try? Socket.connectUnix(path) else { return false }
         defer { close(fd) }
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // Never blocks, and a listener that went away is a failed send,
+        // not SIGPIPE.
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         return n == bytes.count
     }
 

@@ -227,7 +227,7 @@ final class ProxyConnection {
 
     private func connect() throws(ExchangeError) -> Stream {
         if let stream { return stream }
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         do {
             let fd = try Socket.connectUnix(path)
             let s = Stream(fd: fd, timeout: timeout)

@@ -97,6 +97,11 @@ public enum Socket {
     }
 
     /// Sets or clears O_NONBLOCK.
+    /// Ignores SIGPIPE, so that writing to a peer that went away is an
+    /// error and not the end of the process; the first call does it.
+    public static func ignoreBrokenPipe() { _ = brokenPipeIgnored }
+    private static let brokenPipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     public static func setNonBlocking(_ fd: Int32, _ on: Bool = true) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)

@@ -142,7 +142,7 @@ final class SmtpdSession {
             f.encryptionKeysize = tls.cipherBits
         }
         if sender != nil {
-            f.instance = String(Int(getpid()), radix: 16) + "." + String(arrival.0, radix: 16) + "." + String(arrival.1, radix: 16) + ".0"
+            f.instance = String(Int(MasterProtocol.processID), radix: 16) + "." + String(arrival.0, radix: 16) + "." + String(arrival.1, radix: 16) + ".0"
         }
         addSecurityFacts(&f)
         return f
