@@ -12,6 +12,11 @@ running mail system; each module picks the services it wants in master.cf.
     ...
     inst.stop()
 
+Also the scaffolding test modules with an instance of their own share:
+QUEUES and make_queue_dirs() (for a master started without `postfix
+check`), make_root(), terminate(), read_logs(), wait_for(), free_port(),
+can_connect(), child_pid() and require_programs().
+
 Environment: POSTHORN_BIN (default <repo>/.build/debug). Needs root: the
 services run as mail_owner (postfix).
 """
@@ -73,6 +78,80 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
     return predicate()
 
 
+def make_root(prefix: str, subdirs=("etc", "queue", "data"), data_owner: str | None = "postfix",
+              tmpdir: str | None = "/tmp") -> Path:
+    """A new temporary instance root (mode 0755) with subdirs (each 0755);
+    data/ is handed to data_owner unless that is None."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=tmpdir))
+    os.chmod(root, 0o755)
+    for d in subdirs:
+        (root / d).mkdir()
+        os.chmod(root / d, 0o755)
+    if data_owner is not None:
+        shutil.chown(root / "data", user=data_owner)
+    return root
+
+
+def make_queue_dirs(queue: Path, mode: int = 0o700) -> None:
+    """Creates every directory of QUEUES under queue, for tests that start
+    master without `postfix check`."""
+    for q in QUEUES:
+        (queue / q).mkdir()
+        os.chmod(queue / q, mode)
+
+
+def read_logs(root: Path, names=("master.log", "maillog")) -> str:
+    """The named log files under root, each under a "--- name ---" line."""
+    text = ""
+    for name in names:
+        p = root / name
+        if p.exists():
+            text += f"--- {name} ---\n" + p.read_text(errors="replace")
+    return text
+
+
+def terminate(proc: subprocess.Popen | None) -> None:
+    """SIGTERM to proc (a master) if it still runs; SIGKILL after 10 s."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for a listener in master.cf)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def can_connect(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port (1 s timeout)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def child_pid(master_pid: int, program: str) -> int | None:
+    """The PID of a child of master_pid whose argv[0] ends with program
+    (e.g. the running qmgr), or None."""
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                cmd = (d / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master_pid and cmd.endswith(program.encode()):
+                return int(d.name)
+    return None
+
+
 def require_programs(*programs: str) -> None:
     """Fails (never skips) the test when a binary is missing or we are not root."""
     for program in programs:
@@ -85,12 +164,7 @@ def require_programs(*programs: str) -> None:
 class PosthornInstance:
     def __init__(self, main_extra: str = "", master: str = BASE_MASTER, files: dict[str, str] | None = None,
                  prefix: str = "posthorn-"):
-        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
+        self.root = make_root(prefix)
         self.etc = self.root / "etc"
         self.queue = self.root / "queue"
         main = BASE_MAIN.format(root=self.root, bin=BIN) + main_extra.replace("{root}", str(self.root)) + "\n"
@@ -116,13 +190,7 @@ class PosthornInstance:
         return self
 
     def stop(self, remove=True):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.log:
             self.log.close()
             self.log = None
@@ -136,12 +204,7 @@ class PosthornInstance:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def logs(self) -> str:
-        text = ""
-        for name in ("master.log", "maillog"):
-            p = self.root / name
-            if p.exists():
-                text += f"--- {name} ---\n" + p.read_text(errors="replace")
-        return text
+        return read_logs(self.root)
 
     def wait_log(self, pattern: str, timeout=10.0, count=1) -> list[re.Match]:
         """Waits until at least count log lines match pattern (re.M)."""

@@ -27,18 +27,17 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import cool_down
+from postfix_oracle import POSTCAT, PostfixOracle, postcat
 from posthorn_instance import BASE_MASTER, PosthornInstance, require_programs, wait_for
 
 POSTFIX = Path("/usr/sbin/postfix")
-POSTCAT = Path("/usr/sbin/postcat")
 SENDMAIL = Path("/usr/sbin/sendmail")
 
 CHECKS = {
@@ -76,58 +75,34 @@ undisclosed_recipients_header = To: undisclosed-recipients:;
 """
 
 
-class Oracle:
-    """A private Debian Postfix: pickup, cleanup, trivial-rewrite, postlog."""
-
-    def __init__(self):
-        self.top = Path(tempfile.mkdtemp(prefix="posthorn-cleanup-oracle-", dir="/tmp"))
-        self.top.chmod(0o755)
-        self.conf, self.queue, data = self.top / "conf", self.top / "queue", self.top / "data"
-        for d in (self.conf, self.queue, data):
-            d.mkdir()
-        shutil.chown(data, "postfix")
-        for name, text in CHECKS.items():
-            (self.conf / name).write_text(text)
-        (self.conf / "main.cf").write_text(f"""compatibility_level = 3.6
-queue_directory = {self.queue}
-data_directory = {data}
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-maillog_file = {self.top}/maillog
-maillog_file_prefixes = {self.top}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-""" + FEATURES.format(etc=self.conf))
-        (self.conf / "master.cf").write_text("""pickup    unix  n       -       n       60      1       pickup
+# Both mail systems run the same services.
+MASTER = """pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
 trace     unix  -       -       n       -       0       bounce
 postlog   unix-dgram n  -       n       -       1       postlogd
-""")
-        past = time.time() - 60
-        for f in self.conf.iterdir():
-            os.utime(f, (past, past))
-        self.env = dict(os.environ, MAIL_CONFIG=str(self.conf))
-        subprocess.run([str(POSTFIX), "-c", str(self.conf), "start"], check=True, env=self.env,
-                       capture_output=True, timeout=60)
+"""
+
+
+class Oracle(PostfixOracle):
+    """A private Debian Postfix: pickup, cleanup, trivial-rewrite, postlog;
+    started (without waiting for its services) when made."""
+
+    timeout = 60
+
+    def __init__(self):
+        super().__init__(main_extra="mydestination =\n" + FEATURES.format(etc="{etc}"), master=MASTER, files=CHECKS,
+                         prefix="posthorn-cleanup-oracle-")
+        self.conf = self.etc
+        cool_down(self.etc)
+        self.env = dict(os.environ, MAIL_CONFIG=str(self.etc))
+        self.start(ready=None)
 
     def sendmail(self, args, text: str):
-        return subprocess.run([str(SENDMAIL), "-C", str(self.conf), *args], input=text.encode(), env=self.env,
+        return subprocess.run([str(SENDMAIL), "-C", str(self.etc), *args], input=text.encode(), env=self.env,
                               capture_output=True, timeout=30)
-
-    def maillog(self) -> str:
-        p = self.top / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def stop(self):
-        subprocess.run([str(POSTFIX), "-c", str(self.conf), "stop"], env=self.env, capture_output=True, timeout=60)
-        shutil.rmtree(self.top, ignore_errors=True)
 
 
 def complete_files(queue: Path) -> set[str]:
@@ -136,13 +111,6 @@ def complete_files(queue: Path) -> set[str]:
     return {p.name for p in incoming.rglob("*")
             if re.fullmatch(r"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9A-Za-z]+", p.name)
             and p.is_file() and (p.stat().st_mode & 0o700) == 0o700}
-
-
-def postcat(conf: Path, qid: str) -> str:
-    r = subprocess.run([str(POSTCAT), "-c", str(conf), "-q", qid], capture_output=True, timeout=20,
-                       env={**os.environ, "TZ": "UTC"})
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode(errors="replace")
 
 
 def normalize(text: str, qid: str) -> list[str]:
@@ -175,15 +143,7 @@ def pair():
     for p in (POSTFIX, POSTCAT, SENDMAIL):
         if not p.is_file():
             pytest.fail(f"oracle program missing: {p}", pytrace=False)
-    master = """pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-    ours = PosthornInstance(main_extra=FEATURES.format(etc="{root}/etc"), master=master, files=CHECKS,
+    ours = PosthornInstance(main_extra=FEATURES.format(etc="{root}/etc"), master=MASTER, files=CHECKS,
                             prefix="posthorn-cleanup-")
     oracle = Oracle()
     try:

@@ -25,22 +25,18 @@ Debian's postfix package (a missing oracle FAILS the test).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import smtplib
-import socket
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from posthorn_instance import PosthornInstance, require_programs, wait_for
+from conftest import cool_down
+from postfix_oracle import POSTCAT, PostfixOracle, postcat
+from posthorn_instance import PosthornInstance, can_connect, free_port, require_programs, wait_for
 
 POSTFIX = Path("/usr/sbin/postfix")
-POSTCAT = Path("/usr/sbin/postcat")
 
 ACCESS = """hold@example.net HOLD held by test
 discard@example.net DISCARD dropped by test
@@ -70,58 +66,20 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Oracle:
+class Oracle(PostfixOracle):
     """A private Debian Postfix: smtpd, cleanup, trivial-rewrite, postlog."""
+
+    timeout = 60
 
     def __init__(self, main_extra: str, port: int):
         self.port = port
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-cleanup-remote-oracle-", dir="/tmp"))
-        self.root.chmod(0o755)
-        self.etc, self.queue, data = self.root / "etc", self.root / "queue", self.root / "data"
-        for d in (self.etc, self.queue, data):
-            d.mkdir()
-        shutil.chown(data, "postfix")
-        (self.etc / "access").write_text(ACCESS)
-        (self.etc / "main.cf").write_text(f"""compatibility_level = 3.6
-queue_directory = {self.queue}
-data_directory = {data}
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = {self.root}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-alias_maps =
-alias_database =
-""" + main_extra.replace("{etc}", str(self.etc)))
-        (self.etc / "master.cf").write_text(MASTER.format(port=f"127.0.0.1:{port}"))
-        past = time.time() - 60
-        for f in self.etc.iterdir():
-            os.utime(f, (past, past))
+        super().__init__(main_extra="mydestination =\nalias_maps =\nalias_database =\n" + main_extra,
+                         master=MASTER.format(port=f"127.0.0.1:{port}"), files={"access": ACCESS},
+                         prefix="posthorn-cleanup-remote-oracle-")
+        cool_down(self.etc)
 
     def start(self):
-        r = subprocess.run([str(POSTFIX), "-c", str(self.etc), "start"], capture_output=True, timeout=60)
-        assert r.returncode == 0, r.stderr.decode()
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def stop(self):
-        subprocess.run([str(POSTFIX), "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().start(ready=None)
 
 
 class Ours:
@@ -142,14 +100,6 @@ class Ours:
         self.inst.stop()
 
 
-def _can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def pair(request):
     require_programs("master", "smtpd", "cleanup", "trivial-rewrite", "anvil", "proxymap", "postlogd", "postfix")
@@ -162,7 +112,7 @@ def pair(request):
     try:
         ours.start()
         for s in (oracle, ours):
-            assert wait_for(lambda: _can_connect(s.port), timeout=15), f"no smtpd on {s.port}\n{s.maillog()}"
+            assert wait_for(lambda: can_connect(s.port), timeout=15), f"no smtpd on {s.port}\n{s.maillog()}"
         yield request.param, ours, oracle
     finally:
         ours.stop()
@@ -176,13 +126,6 @@ def queue_files(queue: Path, name: str) -> set[str]:
     d = queue / name
     return {p.name for p in d.rglob("*") if re.fullmatch(QUEUE_ID, p.name) and p.is_file()
             and (p.stat().st_mode & 0o700) == 0o700}
-
-
-def postcat(etc: Path, qid: str) -> str:
-    r = subprocess.run([str(POSTCAT), "-c", str(etc), "-q", qid], capture_output=True, timeout=20,
-                       env={**os.environ, "TZ": "UTC"})
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode(errors="replace")
 
 
 def normalize(text: str, qid: str) -> list[str]:

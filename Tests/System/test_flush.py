@@ -28,19 +28,11 @@ from pathlib import Path
 import pytest
 
 from postfix_oracle import PostfixOracle
-from posthorn_instance import BASE_MASTER, PosthornInstance, require_programs, wait_for
+from posthorn_instance import BASE_MASTER, PosthornInstance, free_port, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
 ORACLE_POSTQUEUE = Path("/usr/sbin/postqueue")
 ORACLE_SENDMAIL = Path("/usr/sbin/sendmail")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 MAIN = """relay_domains = one.example two.example

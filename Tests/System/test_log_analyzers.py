@@ -33,7 +33,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from posthorn_instance import BASE_MASTER, PosthornInstance, require_programs, wait_for  # noqa: E402
+from posthorn_instance import (BASE_MASTER, PosthornInstance, can_connect, free_port,  # noqa: E402
+                               require_programs, wait_for)
 from fake_dns import FakeDNS, enter_private_network, run_in_namespace  # noqa: E402
 
 FAIL2BAN_REGEX = shutil.which("fail2ban-regex") or "/usr/bin/fail2ban-regex"
@@ -81,14 +82,6 @@ DNS = {("1.0.0.127.zen.example", "A"): ["127.0.0.2"],
 
 PROGRAMS = ("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "error", "bounce", "pickup",
             "postdrop", "sendmail", "postlogd", "proxymap", "anvil", "postfix")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Client:
@@ -197,7 +190,7 @@ def scenario() -> dict:
                             prefix="posthorn-analyzers-")
     try:
         inst.start()
-        assert wait_for(lambda: _can_connect(port)), inst.logs()
+        assert wait_for(lambda: can_connect(port)), inst.logs()
         wait_for(lambda: inst.maillog().count("disconnect from") >= 1, timeout=10)
         try:
             expect = provoke(port, inst)
@@ -209,14 +202,6 @@ def scenario() -> dict:
     finally:
         inst.stop()
         dns.close()
-
-
-def _can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")

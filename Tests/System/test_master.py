@@ -20,31 +20,14 @@ import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug"))
+from posthorn_instance import BIN, free_port, make_root, terminate, wait_for
+
 TESTD = "posthorn-testd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=5.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def alive(pid: int) -> bool:
@@ -108,13 +91,9 @@ class Instance:
     def __init__(self, master_cf: str, main_extra: str = ""):
         for program in ("master", TESTD):
             assert (BIN / program).is_file(), f"missing {BIN / program}: build first or set POSTHORN_BIN"
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-master-"))
-        os.chmod(self.root, 0o755)
+        self.root = make_root("posthorn-master-", data_owner=None, tmpdir=None)
         self.etc = self.root / "etc"
         self.queue = self.root / "queue"
-        for d in (self.etc, self.queue, self.root / "data"):
-            d.mkdir()
-            os.chmod(d, 0o755)
         self.log_path = self.root / "master.log"
         (self.etc / "main.cf").write_text(
             f"queue_directory = {self.queue}\n"
@@ -149,13 +128,7 @@ class Instance:
         return str(self.queue / "public" / name)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.proc:
             self.log_file.close()
 
@@ -211,14 +184,14 @@ def test_killed_child_is_replaced_and_crash_logged(make_instance):
     c = Client(("127.0.0.1", port))
     pid = int(fields(c.ask("x"))["pid"])
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: f"pid {pid} killed by signal 9" in inst.log()), inst.log()
+    assert wait_for(lambda: f"pid {pid} killed by signal 9" in inst.log(), timeout=5.0), inst.log()
     c.close()
     c = Client(("127.0.0.1", port))
     new_pid = int(fields(c.ask("x"))["pid"])
     assert new_pid != pid
     # A crash while serving is logged but does not throttle (the process had started).
     assert c.ask("crash") is None
-    assert wait_for(lambda: f"pid {new_pid} killed by signal 6" in inst.log()), inst.log()
+    assert wait_for(lambda: f"pid {new_pid} killed by signal 6" in inst.log(), timeout=5.0), inst.log()
     c.close()
     c = Client(("127.0.0.1", port))
     assert c.ask("x", timeout=3) is not None
@@ -310,7 +283,7 @@ def test_reload_adds_removes_and_keeps_sessions(make_instance):
                       + service_line(f"127.0.0.1:{added}"))
     inst.proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: re.search(rf"postfix/master\[\d+\]: reload -- version 3\.7\.11, configuration {re.escape(str(inst.etc))}$",
-                                      inst.log(), re.M)), inst.log()
+                                      inst.log(), re.M), timeout=5.0), inst.log()
     # The established session on the removed service still works.
     answer = session.ask("posthorn_test_value")
     assert answer and fields(answer)["pid"] == old_pid and fields(answer)["arg"] == f"v-{gone}"

@@ -21,16 +21,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug")).absolute()
+from posthorn_instance import BIN, make_root, read_logs, require_programs, terminate, wait_for
+
 POSTCAT = Path("/usr/sbin/postcat")
 PROGRAMS = ("master", "postfix", "postlogd", "trivial-rewrite", "cleanup", "pickup", "postdrop", "sendmail")
 
@@ -69,24 +66,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 LOG_PREFIX = r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d mta "
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
-
-
 class Instance:
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-entry-", dir="/tmp"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
+        self.root = make_root("posthorn-entry-")
         (self.root / "etc" / "main.cf").write_text(MAIN_CF.format(root=self.root, bin=BIN))
         (self.root / "etc" / "master.cf").write_text(MASTER_CF)
         (self.root / "etc" / "header_checks").write_text(HEADER_CHECKS)
@@ -104,24 +86,13 @@ class Instance:
                         and (self.root / "queue" / "public" / "pickup").exists()), self.logs()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.log:
             self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def logs(self) -> str:
-        text = ""
-        for name in ("master.log", "maillog"):
-            p = self.root / name
-            if p.exists():
-                text += f"--- {name} ---\n" + p.read_text(errors="replace")
-        return text
+        return read_logs(self.root)
 
     def maillog(self) -> list[str]:
         p = self.root / "maillog"
@@ -155,13 +126,9 @@ class Instance:
 
 @pytest.fixture(scope="module")
 def mta():
-    for program in PROGRAMS:
-        if not (BIN / program).is_file():
-            pytest.fail(f"missing {BIN / program}: build first or set POSTHORN_BIN", pytrace=False)
+    require_programs(*PROGRAMS)
     if not POSTCAT.is_file():
         pytest.fail(f"oracle program missing: {POSTCAT}", pytrace=False)
-    if os.geteuid() != 0:
-        pytest.fail("needs root (services run as mail_owner)", pytrace=False)
     instance = Instance()
     try:
         instance.start()

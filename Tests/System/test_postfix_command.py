@@ -23,34 +23,16 @@ import pty
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug")).absolute()
+from posthorn_instance import BIN, REPO, free_port, make_root, wait_for
+
 PROGRAMS = ("postfix", "postlog", "postlogd", "master")
 LINE = re.compile(r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} (\S+) (\S+)\[(\d+)\]: (.*)$")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 class Instance:
@@ -58,14 +40,10 @@ class Instance:
         for program in PROGRAMS:
             if not (BIN / program).is_file():
                 pytest.fail(f"missing {BIN / program}: build first or set POSTHORN_BIN", pytrace=False)
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-ctl-"))
-        os.chmod(self.root, 0o755)
-        self.etc, self.spool, self.data, self.logdir = (self.root / n for n in ("etc", "spool", "data", "log"))
-        for d in (self.etc, self.spool, self.data, self.logdir):
-            d.mkdir()
-            os.chmod(d, 0o755)
-        if os.geteuid() == 0:
-            shutil.chown(self.data, user="postfix")
+        subdirs = ("etc", "spool", "data", "log")
+        self.root = make_root("posthorn-ctl-", subdirs, data_owner="postfix" if os.geteuid() == 0 else None,
+                              tmpdir=None)
+        self.etc, self.spool, self.data, self.logdir = (self.root / n for n in subdirs)
         self.log_path = self.logdir / "posthorn.log"
         # command_directory holds the set-gid commands installed as Postfix
         # installs them (postfix check inspects them); daemons come from BIN.

@@ -24,18 +24,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug"))
+from attr0 import Attr0Connection
+from posthorn_instance import BIN, make_root, terminate, wait_for
+
 PROGRAMS = ("master", "postmap", "proxymap", "anvil")
 
 FOLD_FIX = 1 << 14
@@ -50,23 +48,8 @@ def encode(pairs) -> bytes:
     return out + b"\0"
 
 
-class Attr0Client:
+class Attr0Client(Attr0Connection):
     """Speaks the attr0 form: `name NUL value NUL` ... `NUL`."""
-
-    def __init__(self, path: str, timeout: float = 5.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buffer = b""
-
-    def _field(self) -> bytes | None:
-        while b"\0" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        field, self.buffer = self.buffer.split(b"\0", 1)
-        return field
 
     def read(self) -> dict[str, str] | None:
         result: dict[str, str] = {}
@@ -88,35 +71,16 @@ class Attr0Client:
         self.sock.sendall(encode(pairs.items()))
         return self.read()
 
-    def close(self):
-        self.sock.close()
-
-
-def wait_for(predicate, timeout=5.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-# --- the instance ------------------------------------------------------------
 
 class Instance:
     def __init__(self):
         for program in PROGRAMS:
             assert (BIN / program).is_file(), f"missing {BIN / program}: build first or set POSTHORN_BIN"
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-proxy-"))
-        os.chmod(self.root, 0o755)
+        self.root = make_root("posthorn-proxy-", ("etc", "queue", "data", "tables"), data_owner=None, tmpdir=None)
         self.etc = self.root / "etc"
         self.queue = self.root / "queue"
         self.data = self.root / "data"
         self.tables = self.root / "tables"
-        for d in (self.etc, self.queue, self.data, self.tables):
-            d.mkdir()
-            os.chmod(d, 0o755)
         self.log_path = self.root / "master.log"
         self.proc = None
 
@@ -160,13 +124,7 @@ class Instance:
                               capture_output=True, text=True, timeout=20)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.proc:
             self.log_file.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -254,7 +212,7 @@ def test_unapproved_table_is_refused_as_postfix(instance):
     r = instance.postmap("-q", "old", "proxy:" + instance.unlisted)
     assert r.returncode == 1
     assert f'postmap: fatal: proxymap service is not configured for table "{instance.unlisted}"' in r.stderr
-    assert wait_for(lambda: f'warning: request for unapproved table: "{instance.unlisted}"' in instance.log())
+    assert wait_for(lambda: f'warning: request for unapproved table: "{instance.unlisted}"' in instance.log(), timeout=5.0)
     assert (f"warning: to approve this table for read-only access, list proxy:{instance.unlisted} "
             "in main.cf:proxy_read_maps") in instance.log()
 
@@ -284,7 +242,7 @@ def test_proxywrite_updates_only_write_maps(instance):
     finally:
         writer.close()
     assert instance.postmap("-q", "second", instance.writable).returncode == 1
-    assert wait_for(lambda: f'warning: request for unapproved table: "{instance.readonly}"' in instance.log())
+    assert wait_for(lambda: f'warning: request for unapproved table: "{instance.readonly}"' in instance.log(), timeout=5.0)
     assert (f"warning: to approve this table for read-write access, list proxy:{instance.readonly} "
             "in main.cf:proxy_write_maps") in instance.log()
     # The read-only service refuses updates even for an approved table.
@@ -294,7 +252,7 @@ def test_proxywrite_updates_only_write_maps(instance):
         assert reader.ask(request="bogus", table=instance.readonly, flags=0) == {"status": "3"}
     finally:
         reader.close()
-    assert wait_for(lambda: f"warning: refusing {instance.readonly} update request on non-proxywrite service" in instance.log())
+    assert wait_for(lambda: f"warning: refusing {instance.readonly} update request on non-proxywrite service" in instance.log(), timeout=5.0)
     assert 'warning: unrecognized request: "bogus", ignored' in instance.log()
 
 

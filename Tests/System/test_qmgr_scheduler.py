@@ -27,15 +27,14 @@ import collections
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from posthorn_instance import BIN, PosthornInstance, require_programs, wait_for
+from attr0 import AgentSocket, read_request
+from posthorn_instance import BIN, PosthornInstance, child_pid, require_programs, wait_for
 
 PROGRAMS = ("master", "qmgr", "trivial-rewrite", "postlogd", "posthorn-queue-writer", "bounce", "cleanup", "discard",
             "postfix")
@@ -73,7 +72,7 @@ per_destination_concurrency_limit = 1
 """
 
 
-class Agent:
+class Agent(AgentSocket):
     """A delivery agent on private/<name>: `delay` seconds per recipient;
     with `fail`, every recipient is deferred and the request ends with a
     site failure (final status 1 and a reason)."""
@@ -85,11 +84,7 @@ class Agent:
         path = inst.queue / "private" / name
         if path.exists():
             path.unlink()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        os.chmod(path, 0o666)
-        self.sock.listen(512)
-        self.sock.settimeout(0.2)
+        super().__init__(path, backlog=512, accept_timeout=0.2, mode=0o666)
         self.lock = threading.Lock()
         self.active = collections.Counter()  # next hop -> requests in progress
         self.max_active = collections.Counter()
@@ -101,35 +96,15 @@ class Agent:
         # requests): a lower bound of what qmgr holds in memory.
         self.unanswered = 0
         self.max_unanswered = 0
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.start_serving()
 
-    @staticmethod
-    def read_list(conn) -> list[tuple[str, str]]:
-        data = b""
-        while not data.endswith(b"\0\0") and data != b"\0":
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        fields = data.split(b"\0")[:-2]
-        return [(fields[i].decode(), fields[i + 1].decode()) for i in range(0, len(fields) - 1, 2)]
-
-    def serve(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+    def accepted(self, conn):
+        threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def handle(self, conn):
         conn.settimeout(30)
         try:
-            pairs = self.read_list(conn)
+            pairs = read_request(conn)
         except OSError:
             conn.close()
             return
@@ -203,20 +178,6 @@ def submit(inst: PosthornInstance, recipients, sender="alice@example.com") -> st
     qid = out.stdout.split()[0]
     inst.trigger(data=b"I")
     return qid
-
-
-def qmgr_pid(inst: PosthornInstance) -> int | None:
-    master = inst.proc.pid
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                cmd = (d / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master and cmd.endswith(b"qmgr"):
-                return int(d.name)
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +284,7 @@ def test_killed_qmgr_delivers_the_rest_once(inst):
             return sum(1 for (q, _), n in agent.delivered.items() if q == huge)
 
     assert wait_for(lambda: delivered() >= 300, timeout=30), inst.logs()
-    pid = qmgr_pid(inst)
+    pid = child_pid(inst.proc.pid, "qmgr")
     assert pid
     os.kill(pid, signal.SIGKILL)
     # master's next wakeup starts a new qmgr, which takes the file back

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import smtplib
 import stat
 import subprocess
@@ -28,6 +27,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from posthorn_instance import free_port, make_queue_dirs
 
 REPO = Path(__file__).resolve().parents[2]
 ORACLE_POSTCAT = Path("/usr/sbin/postcat")
@@ -112,14 +113,6 @@ def assert_same(ours: Path, oracle: Path, args: list[str], cwd: Path | None = No
     assert o[0] == t[0], (f"postcat {' '.join(args)}: stdout differs\nours:\n{o[0].decode('utf-8', 'replace')}"
                           f"\noracle:\n{t[0].decode('utf-8', 'replace')}")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ------------------------------------------------------ a private instance
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory):
@@ -302,8 +295,7 @@ def queue_dir(tmp_path):
     qdir = tmp_path / "queue"
     conf.mkdir()
     qdir.mkdir()
-    for q in ("incoming", "hold", "deferred", "active", "maildrop", "saved"):
-        (qdir / q).mkdir(mode=0o700)
+    make_queue_dirs(qdir, 0o700)
     (conf / "main.cf").write_text(f"queue_directory = {qdir}\n")
     return conf, qdir
 

@@ -28,15 +28,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug")).absolute()
+from attr0 import AgentSocket, read_request
+from posthorn_instance import (BIN, child_pid, make_queue_dirs, make_root, read_logs, require_programs, terminate,
+                               wait_for)
+
 PROGRAMS = ("master", "qmgr", "trivial-rewrite", "discard", "error", "showq", "postqueue", "mailq",
             "postsuper", "postlogd", "posthorn-queue-writer", "bounce", "cleanup")
 DEBIAN_POSTQUEUE = Path("/usr/sbin/postqueue")
@@ -82,42 +82,21 @@ trace unix - n n - 0 bounce
 """
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
-
-
 class Instance:
     def __init__(self, extra: str = ""):
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-qmgr-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
+        self.root = make_root("posthorn-qmgr-", data_owner=None, tmpdir=None)
         (self.root / "etc" / "main.cf").write_text(MAIN.format(root=self.root, bin=BIN, extra=extra))
         (self.root / "etc" / "master.cf").write_text(MASTER)
         (self.root / "etc" / "transport").write_text(TRANSPORT)
-        for q in ("incoming", "active", "deferred", "hold", "maildrop", "corrupt", "defer", "bounce", "trace",
-                  "saved", "spare", "flush", "private", "public", "pid"):
-            (self.root / "queue" / q).mkdir()
-            os.chmod(self.root / "queue" / q, 0o700)
         self.queue = self.root / "queue"
+        make_queue_dirs(self.queue, 0o700)
         self.log = open(self.root / "master.log", "ab")
         self.proc = subprocess.Popen([str(BIN / "master"), "-c", str(self.root / "etc"), "-d"],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         assert wait_for(lambda: (self.queue / "public" / "qmgr").exists()), self.logs()
 
     def logs(self) -> str:
-        text = ""
-        for name in ("master.log", "maillog"):
-            p = self.root / name
-            if p.exists():
-                text += p.read_text(errors="replace")
-        return text
+        return read_logs(self.root)
 
     def maillog(self) -> str:
         p = self.root / "maillog"
@@ -153,13 +132,7 @@ class Instance:
         return m
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -173,11 +146,7 @@ def arrival(queue_file: Path) -> int:
 
 @pytest.fixture(scope="module")
 def inst():
-    for program in PROGRAMS:
-        if not (BIN / program).is_file():
-            pytest.fail(f"missing {BIN / program}: build first or set POSTHORN_BIN", pytrace=False)
-    if os.geteuid() != 0:
-        pytest.fail("needs root", pytrace=False)
+    require_programs(*PROGRAMS)
     i = Instance()
     yield i
     i.stop()
@@ -325,68 +294,33 @@ def test_flush_delivers_defer_transports(inst):
     inst.wait_log(rf"{qid}: removed$")
 
 
-class FakeAgent:
+class FakeAgent(AgentSocket):
     """private/hang: stalls the first request, answers later ones as an agent."""
 
     def __init__(self, path: Path, queue: Path):
         self.queue = queue
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(5)
-        self.sock.settimeout(0.5)
+        super().__init__(path, backlog=5, accept_timeout=0.5)
         self.connections = 0
         self.first = None
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.start_serving()
 
-    @staticmethod
-    def read_list(conn) -> list[tuple[str, str]]:
-        data = b""
-        while not data.endswith(b"\0\0") and data != b"\0":
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        fields = data.split(b"\0")[:-2]
-        return [(fields[i].decode(), fields[i + 1].decode()) for i in range(0, len(fields) - 1, 2)]
-
-    def serve(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            self.connections += 1
-            conn.settimeout(10)
-            pairs = self.read_list(conn)
-            if self.connections == 1:
-                self.first = conn  # never answered
-                continue
-            path = self.queue / dict(pairs)["queue_name"] / dict(pairs)["queue_id"]
-            with open(path, "r+b") as f:
-                for name, value in pairs:
-                    if name == "rcpt_offset":
-                        f.seek(int(value))
-                        f.write(b"D")
-                        out = f"rcpt_offset\0{value}\0status\0sent\0dsn\0002.0.0\0text\0ok\0\0"
-                        conn.sendall(out.encode())
-            conn.sendall(b"status\0000\0text\0\0\0")
-            conn.close()
-
-
-def qmgr_pid(inst) -> int | None:
-    master = inst.proc.pid
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                cmd = (d / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master and cmd.endswith(b"qmgr"):
-                return int(d.name)
-    return None
+    def accepted(self, conn):
+        self.connections += 1
+        conn.settimeout(10)
+        pairs = read_request(conn)
+        if self.connections == 1:
+            self.first = conn  # never answered
+            return
+        path = self.queue / dict(pairs)["queue_name"] / dict(pairs)["queue_id"]
+        with open(path, "r+b") as f:
+            for name, value in pairs:
+                if name == "rcpt_offset":
+                    f.seek(int(value))
+                    f.write(b"D")
+                    out = f"rcpt_offset\0{value}\0status\0sent\0dsn\0002.0.0\0text\0ok\0\0"
+                    conn.sendall(out.encode())
+        conn.sendall(b"status\0000\0text\0\0\0")
+        conn.close()
 
 
 def test_killed_qmgr_loses_nothing(inst):
@@ -395,7 +329,7 @@ def test_killed_qmgr_loses_nothing(inst):
         qid = inst.submit(["k@hang.test"])
         assert wait_for(lambda: agent.connections >= 1), inst.logs()
         assert qid in inst.files("active")
-        pid = qmgr_pid(inst)
+        pid = child_pid(inst.proc.pid, "qmgr")
         assert pid
         os.kill(pid, signal.SIGKILL)
         # master's next wakeup starts a new qmgr, which puts active files

@@ -20,18 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from postfix_oracle import PostfixOracle
-from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, require_programs, wait_for
+from postfix_oracle import SMTPD_MASTER, PostfixOracle
+from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, can_connect, free_port, require_programs, wait_for
+from smtp_client import read_reply, smtpd_log_texts
 
 ORACLE = Path("/usr/sbin/postfix")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 TABLES = {
@@ -82,18 +75,7 @@ class Oracle(PostfixOracle):
         super().__init__(main_extra="mydestination =\n", files=TABLES, prefix="posthorn-smtpd-oracle-")
         with open(self.etc / "main.cf", "a") as f:
             f.write(MAIN.replace("{etc}", str(self.etc)))
-        (self.etc / "master.cf").write_text(f"""127.0.0.1:{port} inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-discard   unix  -       -       n       -       -       discard
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-proxymap  unix  -       -       n       -       -       proxymap
-anvil     unix  -       -       n       -       1       anvil
-postlog   unix-dgram n  -       n       -       1       postlogd
-""")
+        (self.etc / "master.cf").write_text(SMTPD_MASTER.format(listen=f"127.0.0.1:{port}"))
 
 
 class Ours:
@@ -131,7 +113,7 @@ def servers():
     try:
         ours.start()
         for s in (oracle, ours):
-            assert wait_for(lambda: _can_connect(s.port)), f"no smtpd on {s.port}\n{s.maillog()}"
+            assert wait_for(lambda: can_connect(s.port)), f"no smtpd on {s.port}\n{s.maillog()}"
         # Let both finish the probe connections' log lines.
         for s in (oracle, ours):
             wait_for(lambda: s.maillog().count("disconnect from") >= 1, timeout=5)
@@ -139,29 +121,6 @@ def servers():
     finally:
         ours.stop()
         oracle.stop()
-
-
-def _can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
-def read_reply(f) -> list[str]:
-    lines = []
-    while True:
-        try:
-            line = f.readline()
-        except ConnectionResetError:
-            line = b""
-        if not line:
-            lines.append("<EOF>")
-            return lines
-        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
-        if len(line) < 4 or line[3:4] != b"-":
-            return lines
 
 
 QID = re.compile(r"\b[0-9A-F]{8,12}\b")
@@ -193,18 +152,8 @@ def converse(port: int, steps: list[bytes], replies_per_step: list[int] | None =
     return out
 
 
-LOG_PREFIX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/smtpd\[\d+\]: ")
-NOISE = re.compile(r"dict_nis_init|open database /etc/aliases|is not supported; ignored")
-
-
 def smtpd_lines(log: str) -> list[str]:
-    out = []
-    for line in log.splitlines():
-        m = LOG_PREFIX.match(line)
-        if not m or NOISE.search(line):
-            continue
-        out.append(QID.sub("QID", line[m.end():]))
-    return out
+    return [QID.sub("QID", text) for text in smtpd_log_texts(log)]
 
 
 def run_both(servers, steps, replies_per_step=None):

@@ -35,22 +35,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, require_programs, wait_for  # noqa: E402
+from postfix_oracle import SMTPD_MASTER, PostfixOracle  # noqa: E402
+from posthorn_instance import (BASE_MASTER, BIN, PosthornInstance, can_connect,  # noqa: E402
+                               free_port, require_programs, wait_for)
+from smtp_client import read_reply as read_reply_lines, smtpd_log_texts  # noqa: E402
 from fake_dns import FakeDNS, enter_private_network, run_in_namespace  # noqa: E402
 
 ORACLE = Path("/usr/sbin/postfix")
 POSTGREY = Path("/usr/sbin/postgrey")
 
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-# -- a policy server ---------------------------------------------------------
 
 ACTIONS = {
     "reject": "REJECT go away",
@@ -134,19 +127,6 @@ smtpd_hard_error_limit = 100
 smtpd_policy_service_retry_delay = 1s
 """
 
-ORACLE_MASTER = """{listen} inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-discard   unix  -       -       n       -       -       discard
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-proxymap  unix  -       -       n       -       -       proxymap
-anvil     unix  -       -       n       -       1       anvil
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
 OURS_MASTER_EXTRA = """{listen} inet n - n - - smtpd
 discard   unix  -       -       n       -       -       discard
 proxymap  unix  -       -       n       -       -       proxymap
@@ -154,46 +134,17 @@ anvil     unix  -       -       n       -       1       anvil
 """
 
 
-class OracleServer:
+class OracleServer(PostfixOracle):
     """A private Debian Postfix with smtpd on a loopback port."""
 
     def __init__(self, main: str, files: dict[str, str] | None = None):
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-policy-oracle-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
-        self.etc = self.root / "etc"
-        for name, content in (files or {}).items():
-            (self.etc / name).write_text(content)
-        (self.etc / "main.cf").write_text(f"""queue_directory = {self.root}/queue
-data_directory = {self.root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = /tmp
-""" + main.replace("{etc}", str(self.etc)))
-        (self.etc / "master.cf").write_text(ORACLE_MASTER.format(listen=f"127.0.0.1:{self.port}"))
+        super().__init__(main_extra="mydestination =\n" + main, files=files,
+                         master=SMTPD_MASTER.format(listen=f"127.0.0.1:{self.port}"),
+                         prefix="posthorn-policy-oracle-")
 
     def start(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "start"], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: can_connect(self.port)), self.maillog()
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def stop(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "stop"], timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().start(ready=None, port=self.port)
 
 
 class OurServer:
@@ -216,23 +167,9 @@ class OurServer:
         self.inst.stop()
 
 
-def can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
 def read_reply(f) -> str:
-    lines = []
-    while True:
-        line = f.readline()
-        if not line:
-            return "\n".join(lines + ["<EOF>"])
-        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
-        if len(line) < 4 or line[3:4] != b"-":
-            return "\n".join(lines)
+    """One reply, its lines joined by newlines; a connection reset is an error here."""
+    return "\n".join(read_reply_lines(f, eof_errors=()))
 
 
 def dialog(port: int, commands: list[str], timeout=60) -> list[str]:
@@ -247,18 +184,14 @@ def dialog(port: int, commands: list[str], timeout=60) -> list[str]:
     return out
 
 
-LOG_PREFIX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/smtpd\[\d+\]: ")
 QID = re.compile(r"\b[0-9A-F]{8,12}\b")
 NOISE = re.compile(r"dict_nis_init|open database /etc/aliases")
 
 
 def smtpd_lines(log: str, ports: dict[str, str] | None = None) -> list[str]:
     out = []
-    for line in log.splitlines():
-        m = LOG_PREFIX.match(line)
-        if not m or NOISE.search(line):
-            continue
-        text = QID.sub("QID", line[m.end():])
+    for text in smtpd_log_texts(log, noise=NOISE):
+        text = QID.sub("QID", text)
         for port, name in (ports or {}).items():
             text = text.replace(port, name)
         out.append(text)

@@ -45,19 +45,13 @@ from pathlib import Path
 
 import pytest
 
-from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, require_programs, wait_for
+import smtp_client
+from postfix_oracle import PostfixOracle
+from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, can_connect, free_port, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
 DOVECOT = Path("/usr/sbin/dovecot")
 USERS = {"alice@example.test": "secret1", "bob": "hunter2"}
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_certs(d: Path) -> None:
@@ -155,53 +149,24 @@ anvil     unix  -       -       n       -       1       anvil
 """
 
 
-class Oracle:
+class Oracle(PostfixOracle):
     def __init__(self, ports: dict[str, int], dovecot_port: int, certs: Path):
         self.ports = ports
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-tls-oracle-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        shutil.chown(self.root / "data", user="postfix")
-        self.etc = self.root / "etc"
-        self.queue = self.root / "queue"
-        (self.etc / "main.cf").write_text(f"""queue_directory = {self.root}/queue
-data_directory = {self.root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-mydestination =
-maillog_file = {self.root}/maillog
-maillog_file_prefixes = /tmp
-""" + MAIN.format(certs=certs, data=self.root / "data"))
-        (self.etc / "master.cf").write_text(services(ports, dovecot_port, certs) + """cleanup   unix  n       -       n       -       0       cleanup
+        super().__init__(main_extra="mydestination =\n" + MAIN.format(certs=certs, data="{root}/data"),
+                         master=services(ports, dovecot_port, certs) + """cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
 trace     unix  -       -       n       -       0       bounce
 postlog   unix-dgram n  -       n       -       1       postlogd
-""")
+""", prefix="posthorn-tls-oracle-")
 
     def start(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "start"], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: (self.queue / "public" / "cleanup").exists()), self.maillog()
-
-    def maillog(self) -> str:
-        p = self.root / "maillog"
-        return p.read_text(errors="replace") if p.exists() else ""
+        super().start(ready="public/cleanup")
 
     def postcat(self, qid: str) -> str:
         return subprocess.run(["/usr/sbin/postcat", "-c", str(self.etc), "-q", qid], capture_output=True, text=True).stdout
-
-    def stop(self):
-        subprocess.run([str(ORACLE), "-c", str(self.etc), "stop"], timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Ours:
@@ -276,7 +241,7 @@ service auth {{
                                      stderr=open(self.root / "stderr", "wb"))
         for q in self.queues:
             assert wait_for(lambda: (q / "private" / "auth").exists()), self.log()
-        assert wait_for(lambda: _can_connect(self.port)), self.log()
+        assert wait_for(lambda: can_connect(self.port)), self.log()
 
     def log(self) -> str:
         text = ""
@@ -294,14 +259,6 @@ service auth {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _can_connect(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +283,7 @@ def env():
         ours.start()
         dovecot.start()
         for s in (oracle, ours):
-            assert wait_for(lambda: all(_can_connect(p) for p in s.ports.values())), f"no smtpd\n{s.maillog()}"
+            assert wait_for(lambda: all(can_connect(p) for p in s.ports.values())), f"no smtpd\n{s.maillog()}"
             wait_for(lambda: s.maillog().count("disconnect from") >= len(names), timeout=5)
         yield {"oracle": oracle, "ours": ours, "certs": certs, "dovecot": dovecot}
     finally:
@@ -344,18 +301,8 @@ CTX.verify_mode = ssl.CERT_NONE
 
 
 def read_reply(f) -> list[str]:
-    lines = []
-    while True:
-        try:
-            line = f.readline()
-        except (ConnectionResetError, ssl.SSLError):
-            line = b""
-        if not line:
-            lines.append("<EOF>")
-            return lines
-        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
-        if len(line) < 4 or line[3:4] != b"-":
-            return lines
+    """One reply; a reset or a TLS error while reading counts as end of file."""
+    return smtp_client.read_reply(f, eof_errors=(ConnectionResetError, ssl.SSLError))
 
 
 QID = re.compile(r"\b[0-9A-F]{8,12}\b")
@@ -409,16 +356,10 @@ class Client:
             pass
 
 
-LOG_PREFIX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/smtpd\[\d+\]: ")
-NOISE = re.compile(r"dict_nis_init|open database /etc/aliases|is not supported; ignored")
-
-
 def smtpd_lines(log: str) -> list[str]:
     out = []
-    for line in log.splitlines():
-        m = LOG_PREFIX.match(line)
-        if m and not NOISE.search(line):
-            out.append(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QID.sub("QID", line[m.end():])))
+    for text in smtp_client.smtpd_log_texts(log):
+        out.append(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QID.sub("QID", text)))
     return out
 
 
@@ -842,7 +783,7 @@ def test_session_resumes_in_another_process(env, tmp_path):
         results = []
         for flag in ("-sess_out", "-sess_in"):
             # max_use=1: give master a moment to start the next process.
-            assert wait_for(lambda: _can_connect(ours.ports["chain"]))
+            assert wait_for(lambda: can_connect(ours.ports["chain"]))
             time.sleep(0.5)
             out = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{ours.ports['chain']}",
                                   *version.split(), flag, str(sess), "-ign_eof"], input=b"EHLO client.example\r\nQUIT\r\n",

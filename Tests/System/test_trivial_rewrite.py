@@ -20,37 +20,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("POSTHORN_BIN", REPO / ".build" / "debug"))
+from attr0 import Attr0Connection
+from postfix_oracle import ORACLE_LOG, ORACLE_MAIN
+from posthorn_instance import BIN, make_root, read_logs, terminate, wait_for
+
 ORACLE = Path("/usr/sbin/postfix")
 POSTMAP = Path("/usr/sbin/postmap")
 
 
-class Attr0:
-    def __init__(self, path: str, timeout: float = 5.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buffer = b""
-
-    def _field(self):
-        while b"\0" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        field, self.buffer = self.buffer.split(b"\0", 1)
-        return field
-
+class Attr0(Attr0Connection):
     def read(self):
         pairs = []
         while True:
@@ -70,18 +54,6 @@ class Attr0:
     def ask(self, pairs):
         self.sock.sendall(b"".join(n.encode() + b"\0" + v.encode() + b"\0" for n, v in pairs) + b"\0")
         return self.read()
-
-    def close(self):
-        self.sock.close()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 ADDRESSES = [
@@ -157,28 +129,15 @@ relay_domains = relay.test
 # (config, request kind, address) -> why Posthorn differs from Postfix 3.7.
 KNOWN_DIFFERENCES: dict[tuple[str, str, str], str] = {}
 
-BASE = """queue_directory = {root}/queue
-data_directory = {root}/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-compatibility_level = 3.6
-myhostname = mta.example.test
-mydomain = example.test
-maillog_file = {root}/maillog
-maillog_file_prefixes = /tmp
-"""
+# Both instances' main.cf starts with the oracle's base settings and log.
+BASE = ORACLE_MAIN + ORACLE_LOG
 
 
 class Instance:
     def __init__(self, oracle: bool, config: str):
         self.oracle = oracle
-        self.root = Path(tempfile.mkdtemp(prefix="posthorn-rw-oracle-" if oracle else "posthorn-rw-"))
-        os.chmod(self.root, 0o755)
-        for d in ("etc", "queue", "data", "tables"):
-            (self.root / d).mkdir()
-            os.chmod(self.root / d, 0o755)
-        if oracle:
-            shutil.chown(self.root / "data", user="postfix")
+        self.root = make_root("posthorn-rw-oracle-" if oracle else "posthorn-rw-", ("etc", "queue", "data", "tables"),
+                              data_owner="postfix" if oracle else None, tmpdir=None)
         tables = self.root / "tables"
         (tables / "transport").write_text(TRANSPORT)
         (tables / "sdrh").write_text(SDRH)
@@ -211,12 +170,7 @@ class Instance:
         self.client = Attr0(str(self.root / "queue" / "private" / "rewrite"))
 
     def logs(self) -> str:
-        text = ""
-        for name in ("master.log", "maillog"):
-            p = self.root / name
-            if p.exists():
-                text += p.read_text(errors="replace")
-        return text
+        return read_logs(self.root)
 
     def ask(self, pairs):
         reply = self.client.ask(pairs)
@@ -233,13 +187,8 @@ class Instance:
         if self.oracle:
             subprocess.run([str(ORACLE), "-c", str(self.root / "etc"), "stop"], timeout=30,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        elif self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        else:
+            terminate(self.proc)
         if self.log:
             self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,42 @@
+"""SMTP client helpers shared by the smtpd system tests (test_smtpd.py,
+test_smtpd_policy.py, test_smtpd_tls_sasl.py): reading one (possibly
+multi-line) server reply off a socket file, exactly as the server sent it,
+and picking smtpd's own lines out of a mail log.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The syslog-style prefix of an smtpd log line; what follows is its text.
+SMTPD_LOG_PREFIX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/smtpd\[\d+\]: ")
+# smtpd lines about the host rather than the session (NIS, aliases, unsupported options).
+SMTPD_LOG_NOISE = re.compile(r"dict_nis_init|open database /etc/aliases|is not supported; ignored")
+
+
+def smtpd_log_texts(log: str, noise: re.Pattern = SMTPD_LOG_NOISE) -> list[str]:
+    """The text (after the prefix) of every smtpd line in log that noise does not match."""
+    out = []
+    for line in log.splitlines():
+        m = SMTPD_LOG_PREFIX.match(line)
+        if m and not noise.search(line):
+            out.append(line[m.end():])
+    return out
+
+
+def read_reply(f, eof_errors: tuple[type[BaseException], ...] = (ConnectionResetError,)) -> list[str]:
+    """The lines of one SMTP reply read from f (a binary socket file), CRLF
+    removed; "<EOF>" ends the list when the server closed the connection
+    (or one of eof_errors was raised while reading) before the last line."""
+    lines = []
+    while True:
+        try:
+            line = f.readline()
+        except eof_errors:
+            line = b""
+        if not line:
+            lines.append("<EOF>")
+            return lines
+        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+        if len(line) < 4 or line[3:4] != b"-":
+            return lines
