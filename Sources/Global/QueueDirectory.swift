@@ -63,6 +63,14 @@ public struct QueueDirectory: Sendable {
                   longQueueIDs: config.bool("enable_long_queue_ids"))
     }
 
+    /// The queue ID of a file with inode `inode` named at time `tv`, in
+    /// the short or long form this queue uses.
+    public func queueID(at tv: timeval, inode: UInt64) -> String {
+        longQueueIDs
+            ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
+            : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+    }
+
     /// "deferred/2/2A908F78165"
     public func relativePath(queue: String, id: String) -> String {
         QueueID.relativePath(queue: queue, id: id, hashedQueues: hashedQueues, depth: hashDepth)

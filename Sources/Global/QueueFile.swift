@@ -107,9 +107,7 @@ public final class QueueFileWriter {
             throw .system("fstat \(temp)", e)
         }
         let inode = UInt64(st.st_ino)
-        let id = directory.longQueueIDs
-            ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
-            : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+        let id = directory.queueID(at: tv, inode: inode)
         let relative = directory.relativePath(queue: queue, id: id)
         let final = directory.path + "/" + relative
         do {
@@ -145,9 +143,7 @@ public final class QueueFileWriter {
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); return nil }
         let inode = UInt64(st.st_ino)
-        let id = directory.longQueueIDs
-            ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
-            : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+        let id = directory.queueID(at: tv, inode: inode)
         let relative = directory.relativePath(queue: queue, id: id)
         guard (try? directory.createParents(of: relative)) != nil,
               linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, directory.path + "/" + relative, AT_SYMLINK_FOLLOW) == 0

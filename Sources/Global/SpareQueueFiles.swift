@@ -123,9 +123,7 @@ enum SpareFileTaker {
             guard let name = names.popLast(), let inode = UInt64(name, radix: 16) else { continue }
             var tv = timeval()
             gettimeofday(&tv, nil)
-            let id = directory.longQueueIDs
-                ? QueueID.long(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), inode: inode)
-                : QueueID.short(microseconds: Int(tv.tv_usec), inode: inode)
+            let id = directory.queueID(at: tv, inode: inode)
             let relative = directory.relativePath(queue: queue, id: id)
             let path = directory.path + "/" + relative
             guard (try? directory.createParents(of: relative)) != nil else { return nil }
