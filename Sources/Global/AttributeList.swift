@@ -54,10 +54,13 @@ public struct AttributeList: Equatable, Sendable, CustomStringConvertible {
 
     /// The wire form.
     public func encoded() -> [UInt8] {
+        var size = 1
+        for (name, value) in pairs { size += name.utf8.count + value.utf8.count + 2 }
         var out: [UInt8] = []
+        out.reserveCapacity(size)
         for (name, value) in pairs {
-            out += Array(name.utf8); out.append(0)
-            out += Array(value.utf8); out.append(0)
+            out.append(contentsOf: name.utf8); out.append(0)
+            out.append(contentsOf: value.utf8); out.append(0)
         }
         out.append(0)
         return out
@@ -94,20 +97,24 @@ public enum AttributeCodec {
     public static func read(from stream: Stream) throws(AttributeError) -> AttributeList {
         var list = AttributeList()
         while true {
-            let nameBytes: [UInt8]
-            do { nameBytes = try stream.read(until: 0, limit: 256) } catch {
+            // Strings are made from the stream's buffer in place (names and
+            // short values are small strings: no allocation at all).
+            let name: (text: String, valid: Bool)
+            do {
+                name = try stream.read(until: 0, limit: 256) { bytes in
+                    (String(decoding: bytes, as: UTF8.self),
+                     bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D })
+                }
+            } catch {
                 throw error == .lineTooLong ? .tooLarge : .stream(error)
             }
-            if nameBytes.isEmpty { return list }
-            let name = String(decoding: nameBytes, as: UTF8.self)
-            guard nameBytes.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }) else {
-                throw .badName(name)
-            }
-            let valueBytes: [UInt8]
-            do { valueBytes = try stream.read(until: 0, limit: valueLimit) } catch {
+            if name.text.isEmpty { return list }
+            guard name.valid else { throw .badName(name.text) }
+            let value: String
+            do { value = try stream.read(until: 0, limit: valueLimit) { String(decoding: $0, as: UTF8.self) } } catch {
                 throw error == .lineTooLong ? .tooLarge : .stream(error)
             }
-            list.append(name, String(decoding: valueBytes, as: UTF8.self))
+            list.append(name.text, value)
             if list.pairs.count > countLimit { throw .tooMany }
         }
     }

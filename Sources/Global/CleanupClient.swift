@@ -74,8 +74,8 @@ public final class CleanupClient {
                       arrival: (Int, Int)? = nil, attributes: [QueueAttribute] = [],
                       recipients: [QueueRecipient]) {
         stream.write(AttributeList([(CleanupProtocol.Attribute.flags, String(flags.rawValue))]).encoded())
-        stream.write(CleanupProtocol.envelopeList(sender: sender, fullName: fullName, arrival: arrival,
-                                                  attributes: attributes).encoded())
+        CleanupProtocol.writeEnvelope(to: stream, sender: sender, fullName: fullName, arrival: arrival,
+                                      attributes: attributes)
         for r in recipients { stream.write(CleanupProtocol.recipientList(r).encoded()) }
         stream.write(CleanupProtocol.marker(.content).encoded())
     }
@@ -83,9 +83,17 @@ public final class CleanupClient {
     /// Sends one content record (`N` = a line or its end, `L` = a chunk
     /// continued by the next record).
     public func writeRecord(continued: Bool, _ payload: [UInt8]) throws(CleanupClientError) {
+        try writeRecord(continued: continued, payload[...])
+    }
+
+    public func writeRecord(continued: Bool, _ payload: ArraySlice<UInt8>) throws(CleanupClientError) {
         let type = continued ? QueueRecordType.continued : QueueRecordType.normal
-        stream.write([type.rawValue])
-        stream.write(QueueRecordLength.encode(payload.count))
+        stream.write(byte: type.rawValue)
+        var n = payload.count
+        repeat {
+            stream.write(byte: UInt8(n & 0x7F) | (n >> 7 != 0 ? 0x80 : 0))
+            n >>= 7
+        } while n != 0
         stream.write(payload)
         unflushed += payload.count + 6
         if unflushed >= 65536 {

@@ -152,6 +152,26 @@ public enum CleanupProtocol {
         return list
     }
 
+    /// Writes `envelopeList(...)`'s wire form into `stream`'s buffer
+    /// directly (no list, no concatenated strings: smtpd does this once
+    /// per message).
+    public static func writeEnvelope(to stream: Stream, sender: String, fullName: String?, arrival: (Int, Int)?,
+                                     attributes: [QueueAttribute]) {
+        func pair(_ name: String, _ value: String) {
+            stream.write(name); stream.write(byte: 0)
+            stream.write(value); stream.write(byte: 0)
+        }
+        pair(Attribute.type, ListType.envelope.rawValue)
+        if let arrival { pair(Attribute.arrivalTime, String(arrival.0) + " " + String(arrival.1)) }
+        if let fullName { pair(Attribute.fullName, fullName) }
+        pair(Attribute.sender, sender)
+        for a in attributes {
+            stream.write(Attribute.attribute); stream.write(byte: 0)
+            stream.write(a.name); stream.write(byte: 0x3D); stream.write(a.value); stream.write(byte: 0)
+        }
+        stream.write(byte: 0)
+    }
+
     /// One recipient list.
     public static func recipientList(_ r: QueueRecipient) -> AttributeList {
         var list = AttributeList()

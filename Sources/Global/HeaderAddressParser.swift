@@ -154,6 +154,10 @@ public enum HeaderAddressParser {
 
     /// Splits `text` into tokens; white space only separates. Returns the
     /// tokens and whether the limit stopped the scan.
+    /// One-byte arrays made once: a special token shares one instead of
+    /// allocating its own.
+    private static let singleBytes: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+
     public static func tokens(of text: [UInt8], limit: Int = defaultTokenLimit) -> (tokens: [HeaderAddressToken], truncated: Bool) {
         var out: [HeaderAddressToken] = []
         var i = 0
@@ -200,7 +204,7 @@ public enum HeaderAddressParser {
                 out.append(HeaderAddressToken(.domainLiteral, content))
             default:
                 if isSpecialByte(c) {
-                    out.append(HeaderAddressToken(.special, [c]))
+                    out.append(HeaderAddressToken(.special, singleBytes[Int(c)]))
                     i += 1
                 } else {
                     let start = i

@@ -7,6 +7,16 @@ import Glibc
 public enum MailDate {
     /// The RFC 5322 date of `time` (seconds since the epoch).
     public static func format(_ time: Int) -> String {
+        // Messages of the same second share the text (one per process).
+        if time == cached.time { return cached.text }
+        let text = formatUncached(time)
+        cached = (time, text)
+        return text
+    }
+
+    nonisolated(unsafe) private static var cached: (time: Int, text: String) = (Int.min, "")
+
+    private static func formatUncached(_ time: Int) -> String {
         var t = time_t(time)
         var parts = tm()
         localtime_r(&t, &parts)

@@ -137,8 +137,20 @@ public enum MailLog {
 
     /// The whole line as postlogd writes it to maillog_file.
     public static func fileLine(_ severity: Severity, _ text: String) -> String {
-        "\(timestamp()) \(hostLabel) \(tag)[\(processID)]: \(body(severity, text))\n"
+        if linePrefix.tag != tag || linePrefix.host != hostLabel {
+            linePrefix = (tag, hostLabel, " \(hostLabel) \(tag)[\(processID)]: ")
+        }
+        let body = body(severity, text)
+        var line = timestamp()
+        line.reserveCapacity(line.utf8.count + linePrefix.text.utf8.count + body.utf8.count + 1)
+        line += linePrefix.text
+        line += body
+        line += "\n"
+        return line
     }
+
+    /// ` host tag[pid]: `, made again only when the tag or host changes.
+    nonisolated(unsafe) private static var linePrefix: (tag: String, host: String, text: String) = ("", "", "")
 
     public static func log(_ severity: Severity, _ text: String) {
         if alsoStandardError {

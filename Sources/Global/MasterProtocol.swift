@@ -63,11 +63,37 @@ public enum MasterProtocol {
 
         public static func decode(_ bytes: ArraySlice<UInt8>) -> Record? {
             guard bytes.count == recordSize else { return nil }
-            let text = String(decoding: bytes, as: UTF8.self)
-            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-            guard parts.count >= 3, let pid = pid_t(parts[0]), let gen = Int(parts[1]),
-                  parts[2].utf8.count == 1, let status = Status(rawValue: parts[2].utf8.first!) else { return nil }
-            return Record(pid: pid, generation: gen, status: status)
+            // Three words separated by spaces and newlines (master reads
+            // one record per child per connection: no strings made).
+            var words: [Range<Int>] = []
+            var i = bytes.startIndex
+            while i < bytes.endIndex && words.count < 3 {
+                while i < bytes.endIndex && (bytes[i] == 0x20 || bytes[i] == 0x0A) { i += 1 }
+                let start = i
+                while i < bytes.endIndex && bytes[i] != 0x20 && bytes[i] != 0x0A { i += 1 }
+                if i > start { words.append(start..<i) }
+            }
+            guard words.count == 3, let pid = decimal(bytes[words[0]]), let pid32 = pid_t(exactly: pid),
+                  let gen = decimal(bytes[words[1]]), words[2].count == 1,
+                  let status = Status(rawValue: bytes[words[2].lowerBound]) else { return nil }
+            return Record(pid: pid32, generation: gen, status: status)
+        }
+
+        /// An optionally signed decimal number, as Int(_:) reads one.
+        private static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
+            var digits = bytes[...]
+            var negative = false
+            if let sign = digits.first, sign == 0x2B || sign == 0x2D { negative = sign == 0x2D; digits = digits.dropFirst() }
+            guard !digits.isEmpty else { return nil }
+            var value = 0
+            for d in digits {
+                guard d >= 0x30 && d <= 0x39 else { return nil }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = negative ? m.subtractingReportingOverflow(Int(d - 0x30)) : m.addingReportingOverflow(Int(d - 0x30))
+                guard !o1 && !o2 else { return nil }
+                value = a
+            }
+            return value
         }
     }
 

@@ -106,6 +106,10 @@ public struct QueueDirectory: Sendable {
 
     /// Makes the hashed subdirectories leading to `relative` (mode 0700).
     func createParents(of relative: String) throws(SystemError) {
+        // "queue/ID" (no hashed subdirectories) has no parents to make.
+        var slashes = 0
+        for byte in relative.utf8 where byte == 0x2F { slashes += 1 }
+        guard slashes > 1 else { return }
         let parts = relative.split(separator: "/").map(String.init)
         guard parts.count > 2 else { return }
         var current = path + "/" + parts[0]

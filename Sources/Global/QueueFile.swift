@@ -169,35 +169,66 @@ public final class QueueFileWriter {
 
     @discardableResult
     public func append(_ type: QueueRecordType, _ text: String) throws(QueueFileError) -> Int {
-        try append(typeByte: type.rawValue, Array(text.utf8))
+        if type == .size { return try append(typeByte: type.rawValue, []) }
+        // The text goes straight into the buffer (no array of its own).
+        let at = noteRecord(type.rawValue)
+        pending.append(type.rawValue)
+        QueueRecordLength.append(text.utf8.count, to: &pending)
+        pending.append(contentsOf: text.utf8)
+        if pending.count >= 65536 { try flush() }
+        return at
+    }
+
+    /// Appends an `A` record `name=value`.
+    @discardableResult
+    public func appendAttribute(_ name: String, _ value: String) throws(QueueFileError) -> Int {
+        let at = noteRecord(QueueRecordType.attribute.rawValue)
+        pending.append(QueueRecordType.attribute.rawValue)
+        QueueRecordLength.append(name.utf8.count + 1 + value.utf8.count, to: &pending)
+        pending.append(contentsOf: name.utf8)
+        pending.append(0x3D)
+        pending.append(contentsOf: value.utf8)
+        if pending.count >= 65536 { try flush() }
+        return at
     }
 
     @discardableResult
     public func append(typeByte: UInt8, _ payload: [UInt8]) throws(QueueFileError) -> Int {
+        let at = noteRecord(typeByte)
+        pending.append(typeByte)
+        if typeByte == QueueRecordType.size.rawValue {
+            let data = QueueSizeRecord().payload
+            QueueRecordLength.append(data.count, to: &pending)
+            pending.append(contentsOf: data)
+        } else {
+            QueueRecordLength.append(payload.count, to: &pending)
+            pending.append(contentsOf: payload)
+        }
+        if pending.count >= 65536 { try flush() }
+        return at
+    }
+
+    /// The offset of the record of type `typeByte` about to be appended;
+    /// notes where `C`, `M` and `X` are and counts `R`, for `C`.
+    private func noteRecord(_ typeByte: UInt8) -> Int {
         precondition(!finished, "append after commit")
         let at = offset
-        var data = payload
         switch QueueRecordType(rawValue: typeByte) {
-        case .size?:
-            sizeRecordOffset = at
-            data = QueueSizeRecord().payload
-        case .message?:
-            messageEnd = at + 2
-        case .extracted?:
-            extractedStart = at
-        case .recipient?:
-            recipientCount += 1
+        case .size?: sizeRecordOffset = at
+        case .message?: messageEnd = at + 2
+        case .extracted?: extractedStart = at
+        case .recipient?: recipientCount += 1
         default: break
         }
-        pending.append(typeByte)
-        pending.append(contentsOf: QueueRecordLength.encode(data.count))
-        pending.append(contentsOf: data)
-        if pending.count >= 65536 { try flush() }
         return at
     }
 
     /// Appends a message line as `L` chunks and a final `N`.
     public func appendLine(_ line: [UInt8], lineLimit: Int = 2048) throws(QueueFileError) {
+        if line.count <= lineLimit {
+            try append(typeByte: QueueRecordType.normal.rawValue, line)
+            return
+        }
         var rest = line[...]
         while rest.count > lineLimit {
             try append(typeByte: QueueRecordType.continued.rawValue, Array(rest.prefix(lineLimit)))
@@ -212,9 +243,9 @@ public final class QueueFileWriter {
     public func appendRecipient(_ recipient: QueueRecipient) throws(QueueFileError) -> Int {
         if let flags = recipient.notifyFlags {
             notifyUnion |= flags
-            try append(.attribute, "notify_flags=\(flags)")
+            try appendAttribute("notify_flags", String(flags))
         }
-        if let orcpt = recipient.dsnOriginalRecipient { try append(.attribute, "dsn_orig_rcpt=\(orcpt)") }
+        if let orcpt = recipient.dsnOriginalRecipient { try appendAttribute("dsn_orig_rcpt", orcpt) }
         if let original = recipient.original { try append(.originalRecipient, original) }
         return try append(.recipient, recipient.address)
     }

@@ -29,9 +29,9 @@ public enum QueueID {
     public static func isLong(_ id: String) -> Bool { longSeparator(id) != nil }
 
     private static func longSeparator(_ id: String) -> Int? {
-        let bytes = Array(id.utf8)
-        guard let z = bytes.lastIndex(of: UInt8(ascii: "z")), z >= 10 else { return nil }
-        return z
+        var z = -1
+        for (i, byte) in id.utf8.enumerated() where byte == UInt8(ascii: "z") { z = i }
+        return z >= 10 ? z : nil
     }
 
     /// The parts of a long ID: (seconds, microseconds, inode).
@@ -66,6 +66,19 @@ public enum QueueID {
     /// ("deferred/2/2A908F78165", "incoming/2A908F78165").
     public static func relativePath(queue: String, id: String, hashedQueues: Set<String>, depth: Int) -> String {
         guard hashedQueues.contains(queue) else { return queue + "/" + id }
+        // The short form's hash characters are its first ones; the long
+        // form's come from its encoded microseconds (hashDirectories).
+        if depth > 0 && id.utf8.count >= depth && id.utf8.prefix(depth).allSatisfy({ $0 < 0x80 }) && longSeparator(id) == nil {
+            var path = queue
+            path.reserveCapacity(queue.utf8.count + 2 * depth + id.utf8.count + 1)
+            for byte in id.utf8.prefix(depth) {
+                path += "/"
+                path.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+            path += "/"
+            path += id
+            return path
+        }
         return ([queue] + hashDirectories(id, depth: depth) + [id]).joined(separator: "/")
     }
 

@@ -97,7 +97,26 @@ public enum QueueSegment: Sendable, Equatable {
         }
     }
 
-    public func allows(_ type: UInt8) -> Bool { allowedTypes.contains(type) }
+    /// `allowedTypes` of the three segments as bit sets, made once.
+    private static let allowedSets: [(UInt64, UInt64)] = [QueueSegment.envelope, .content, .extracted].map { segment in
+        var bits: (UInt64, UInt64) = (0, 0)
+        for t in segment.allowedTypes where t < 128 {
+            if t < 64 { bits.0 |= 1 << UInt64(t) } else { bits.1 |= 1 << UInt64(t - 64) }
+        }
+        return bits
+    }
+
+    public func allows(_ type: UInt8) -> Bool {
+        guard type < 128 else { return false }
+        let index: Int
+        switch self {
+        case .envelope: index = 0
+        case .content: index = 1
+        case .extracted: index = 2
+        }
+        let bits = QueueSegment.allowedSets[index]
+        return type < 64 ? bits.0 & (1 << UInt64(type)) != 0 : bits.1 & (1 << UInt64(type - 64)) != 0
+    }
 }
 
 /// One record: its type byte, payload and the file offset of its type byte.
@@ -131,16 +150,22 @@ public struct QueueRecord: Sendable, Equatable {
 /// Record lengths: base 128, least significant group first.
 public enum QueueRecordLength {
     public static func encode(_ length: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        append(length, to: &out)
+        return out
+    }
+
+    /// Appends the encoding of `length` to `out` (no temporary array).
+    @inlinable
+    public static func append(_ length: Int, to out: inout [UInt8]) {
         precondition(length >= 0, "negative record length")
         var n = UInt64(length)
-        var out: [UInt8] = []
         repeat {
             var byte = UInt8(n & 0x7F)
             n >>= 7
             if n != 0 { byte |= 0x80 }
             out.append(byte)
         } while n != 0
-        return out
     }
 
     /// Decodes a length at `bytes[start...]`: (length, bytes used), or nil
@@ -295,10 +320,20 @@ public struct QueueSizeRecord: Sendable, Equatable {
         self.smtputf8 = smtputf8
     }
 
-    /// The 95-byte payload.
+    /// The 95-byte payload: six `%15ld` fields separated by spaces.
     public var payload: [UInt8] {
         let fields = [contentSize, dataOffset, recipientCount, qmgrFlags, contentLength, smtputf8]
-        return Array(fields.map { QueueSizeRecord.pad15($0) }.joined(separator: " ").utf8)
+        var out = [UInt8](repeating: 0x20, count: 6 * 15 + 5)
+        for (i, value) in fields.enumerated() {
+            let digits = Array(String(value).utf8)
+            // Wider than 15 digits (no queue file has such a size): the
+            // field grows, as printf's does.
+            guard digits.count <= 15 else {
+                return Array(fields.map { QueueSizeRecord.pad15($0) }.joined(separator: " ").utf8)
+            }
+            out.replaceSubrange((i * 16 + 15 - digits.count)..<(i * 16 + 15), with: digits)
+        }
+        return out
     }
 
     /// `%15ld`.
@@ -309,11 +344,33 @@ public struct QueueSizeRecord: Sendable, Equatable {
 
     /// Parses the numeric fields as qmgr does (at least 3); nil when malformed.
     public init?(payload: [UInt8]) {
-        let parts = String(decoding: payload, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        // Fields are separated by spaces and tabs; each is an optionally
+        // signed decimal number; parsing stops at the first field that is not.
         var numbers: [Int] = []
-        for part in parts {
-            guard let n = Int(part) else { break }
-            numbers.append(n)
+        numbers.reserveCapacity(6)
+        var i = 0
+        let n = payload.count
+        scan: while i < n {
+            while i < n && (payload[i] == 0x20 || payload[i] == 0x09) { i += 1 }
+            if i == n { break }
+            var end = i
+            while end < n && payload[end] != 0x20 && payload[end] != 0x09 { end += 1 }
+            var j = i
+            var negative = false
+            if payload[j] == 0x2B || payload[j] == 0x2D { negative = payload[j] == 0x2D; j += 1 }
+            guard j < end else { break scan }
+            var value = 0
+            while j < end {
+                let d = payload[j]
+                guard d >= 0x30 && d <= 0x39 else { break scan }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = negative ? m.subtractingReportingOverflow(Int(d - 0x30)) : m.addingReportingOverflow(Int(d - 0x30))
+                guard !o1 && !o2 else { break scan }
+                value = a
+                j += 1
+            }
+            numbers.append(value)
+            i = end
         }
         guard numbers.count >= 3 else { return nil }
         while numbers.count < 6 { numbers.append(0) }

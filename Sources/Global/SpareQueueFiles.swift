@@ -23,8 +23,10 @@ public enum SpareQueueFiles {
     public static let queue = "spare"
     /// Files larger than this are unlinked, not kept.
     public static let largestKept = 64 * 1024
-    /// At most this many files are kept.
-    public static let capacity = 64
+    /// At most this many files are kept (at most 16 MiB of disk; a pool
+    /// that holds about a second of a busy server's messages keeps
+    /// cleanup from ever creating a file while deliveries keep pace).
+    public static let capacity = 256
 
     /// The spare file's name: its inode number in hex.
     static func name(inode: UInt64) -> String { String(inode, radix: 16) }
@@ -95,32 +97,38 @@ public final class SpareFileKeeper {
 
 /// cleanup's side: takes a spare file for a new message in `incoming/`.
 enum SpareFileTaker {
-    /// Names read from spare/ and not tried yet (this process's view).
-    nonisolated(unsafe) private static var names: [String] = []
-    /// The spare/ directory `names` and `emptyAt` are about.
+    /// Inodes named in spare/ and not tried yet (this process's view).
+    nonisolated(unsafe) private static var names: [UInt64] = []
+    /// The spare/ directory `names` is about.
     nonisolated(unsafe) private static var readFrom = ""
-    /// When spare/ was found empty or unreadable: not read again before
-    /// a second has passed.
-    nonisolated(unsafe) private static var emptyAt: Int = -1
     /// Names taken from one reading of the directory, at most (20 cleanup
     /// processes read the same directory: a small random share each keeps
     /// them from racing for the same files).
     private static let batch = 8
+    /// A cheap generator for that random share (the system's asks the
+    /// kernel for every number); seeded from the process ID and the clock.
+    nonisolated(unsafe) private static var random = SplitMix64(seed: UInt64(getpid()) &* 0x9E37_79B9_7F4A_7C15
+                                                                 ^ UInt64(UInt(bitPattern: time(nil))))
 
     /// A spare file moved to `queue` under its new queue ID and opened:
     /// (descriptor, queue ID, relative path, old size, seconds, microseconds).
     static func take(directory: QueueDirectory, queue: String)
         -> (fd: Int32, id: String, relative: String, oldSize: Int, seconds: Int, microseconds: Int)? {
         let spare = directory.path + "/" + SpareQueueFiles.queue
-        if spare != readFrom { readFrom = spare; names = []; emptyAt = -1 }
-        var readOnce = false
+        if spare != readFrom { readFrom = spare; names = [] }
+        var readings = 0
         while true {
             if names.isEmpty {
-                // One reading of the directory per message at most.
-                if readOnce || !refill(spare) { return nil }
-                readOnce = true
+                // Two readings of the directory per message at most (the
+                // names of the first may all have been taken by other
+                // cleanup processes). An empty directory costs three
+                // system calls to read: far less than creating an inode,
+                // so it is read again for every message (no back-off).
+                if readings == 2 || !refill(spare) { return nil }
+                readings += 1
             }
-            guard let name = names.popLast(), let inode = UInt64(name, radix: 16) else { continue }
+            guard let inode = names.popLast() else { continue }
+            let name = SpareQueueFiles.name(inode: inode)
             var tv = timeval()
             gettimeofday(&tv, nil)
             let id = directory.queueID(at: tv, inode: inode)
@@ -144,31 +152,61 @@ enum SpareFileTaker {
     }
 
     /// Forgets what this process read from spare/ (tests).
-    static func forget() { readFrom = ""; names = []; emptyAt = -1 }
+    static func forget() { readFrom = ""; names = [] }
 
-    /// Reads a random share of spare/'s names; false when there is none.
+    /// Reads a random share of spare/'s names (reservoir sampling, the
+    /// names parsed in place: no string per directory entry); false when
+    /// there is none.
     private static func refill(_ spare: String) -> Bool {
-        let now = Int(time(nil))
-        if emptyAt >= 0 && now - emptyAt < 1 { return false }
-        var all: [String] = []
-        if let dir = opendir(spare) {
-            while let entry = readdir(dir) {
-                let name = withUnsafePointer(to: entry.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
-                if !name.hasPrefix(".") { all.append(name) }
+        guard let dir = opendir(spare) else { return false }
+        defer { closedir(dir) }
+        var seen: UInt64 = 0
+        names.removeAll(keepingCapacity: true)
+        while let entry = readdir(dir) {
+            guard let inode = withUnsafePointer(to: entry.pointee.d_name, { name in
+                name.withMemoryRebound(to: UInt8.self, capacity: 256) { SpareFileTaker.hexValue($0) }
+            }) else { continue }
+            seen += 1
+            if names.count < batch {
+                names.append(inode)
+            } else {
+                let slot = random.next() % seen
+                if slot < UInt64(batch) { names[Int(slot)] = inode }
             }
-            closedir(dir)
         }
-        guard !all.isEmpty else {
-            emptyAt = now
-            return false
+        return !names.isEmpty
+    }
+
+    /// The value of a NUL-terminated lower-case hex name of 1-16 digits;
+    /// nil for anything else ("." and "..", stray files).
+    static func hexValue(_ name: UnsafePointer<UInt8>) -> UInt64? {
+        var value: UInt64 = 0
+        var i = 0
+        while name[i] != 0 {
+            let c = name[i]
+            let digit: UInt64
+            switch c {
+            case 0x30...0x39: digit = UInt64(c - 0x30)
+            case 0x61...0x66: digit = UInt64(c - 0x61 + 10)
+            default: return nil
+            }
+            guard i < 16 else { return nil }
+            value = value << 4 | digit
+            i += 1
         }
-        emptyAt = -1
-        // A random share, from a random place (one random number: a
-        // shuffle would ask the kernel for one per name).
-        let start = Int.random(in: 0..<all.count)
-        names = (0..<min(batch, all.count)).map { all[(start + $0) % all.count] }
-        return true
+        return i == 0 ? nil : value
+    }
+}
+
+/// SplitMix64: a small, fast pseudo-random generator (not for secrets).
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

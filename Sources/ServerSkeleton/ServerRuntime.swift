@@ -108,9 +108,19 @@ struct ServerRuntime {
 
     /// Writes a status record; when master is gone (EPIPE, closed
     /// descriptor) the process exits quietly.
+    nonisolated(unsafe) private static var statusRecords: [MasterProtocol.Status: [UInt8]] = [:]
+
     func report(_ status: MasterProtocol.Status) {
         guard hasMaster else { return }
-        let bytes = MasterProtocol.Record(pid: MasterProtocol.processID, generation: generation, status: status).encoded()
+        // The two records a process sends are made once (pid and
+        // generation do not change).
+        let bytes: [UInt8]
+        if let cached = ServerRuntime.statusRecords[status] {
+            bytes = cached
+        } else {
+            bytes = MasterProtocol.Record(pid: MasterProtocol.processID, generation: generation, status: status).encoded()
+            ServerRuntime.statusRecords[status] = bytes
+        }
         while true {
             let n = bytes.withUnsafeBytes { Glibc.write(MasterProtocol.statusFD, $0.baseAddress, $0.count) }
             if n == bytes.count { return }

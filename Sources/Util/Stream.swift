@@ -20,10 +20,16 @@ public final class Stream {
     private var inputStart = 0
     private var output: [UInt8] = []
 
+    /// Where read(2) puts bytes before they join `input` (one allocation
+    /// per stream, not one per read).
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 8)
+
     public init(fd: Int32, timeout: Int32 = 0) {
         self.fd = fd
         self.timeout = timeout
     }
+
+    deinit { scratch.deallocate() }
 
     /// Waits until `fd` is ready for `events`, within the timeout.
     private func wait(_ events: Int16) throws(StreamError) {
@@ -58,20 +64,20 @@ public final class Stream {
     }
 
     private func fill() throws(StreamError) {
-        if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
+        if inputStart > 0 && inputStart == input.count {
+            input.removeAll(keepingCapacity: true)
+            inputStart = 0
+        } else if inputStart >= 65536 {
+            // Consumed bytes do not pile up while a long input streams through.
+            input.removeSubrange(0..<inputStart)
+            inputStart = 0
+        }
         var timedRead = armSocketTimeout()
         if !timedRead { try wait(Int16(POLLIN)) }
         while true {
-            // Read into fresh, uninitialized storage (no zero-filled
-            // scratch buffer per read).
-            var n = 0
-            var failure: Int32 = 0
-            let chunk = [UInt8](unsafeUninitializedCapacity: 8192) { buffer, count in
-                n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-                if n < 0 { failure = errno }
-                count = max(n, 0)
-            }
-            if n > 0 { input.append(contentsOf: chunk); return }
+            let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
+            let failure = n < 0 ? errno : 0
+            if n > 0 { input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n])); return }
             if n == 0 { throw .endOfFile }
             if failure == EINTR { continue }
             if failure == EAGAIN {
@@ -93,7 +99,7 @@ public final class Stream {
     /// excess is consumed up to the newline.
     public func readLine(limit: Int = 65536) throws(StreamError) -> [UInt8] {
         while true {
-            if let nl = input[inputStart...].firstIndex(of: 0x0A) {
+            if let nl = find(0x0A, from: inputStart) {
                 var line = Array(input[inputStart..<nl])
                 inputStart = nl + 1
                 if line.last == 0x0D { line.removeLast() }
@@ -102,6 +108,23 @@ public final class Stream {
             }
             try fill()
         }
+    }
+
+    /// The index of the first `byte` in `input` at or after `from` (memchr).
+    private func find(_ byte: UInt8, from: Int) -> Int? {
+        guard from < input.count else { return nil }
+        return input.withUnsafeBytes { raw -> Int? in
+            guard let hit = memchr(raw.baseAddress! + from, Int32(byte), raw.count - from) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
+        }
+    }
+
+    /// Reads one byte.
+    public func readByte() throws(StreamError) -> UInt8 {
+        if inputStart == input.count { try fill() }
+        let byte = input[inputStart]
+        inputStart += 1
+        return byte
     }
 
     /// Reads exactly `count` bytes.
@@ -119,7 +142,7 @@ public final class Stream {
         // the buffer and move inputStart back to 0.
         var scanned = 0
         while true {
-            if let i = input[(inputStart + scanned)...].firstIndex(of: delimiter) {
+            if let i = find(delimiter, from: inputStart + scanned) {
                 let bytes = Array(input[inputStart..<i])
                 inputStart = i + 1
                 return bytes
@@ -130,8 +153,33 @@ public final class Stream {
         }
     }
 
+    /// As `read(until:limit:)`, but hands the bytes (without the
+    /// delimiter) to `body` in place instead of copying them into an array.
+    public func read<R>(until delimiter: UInt8, limit: Int = 1 << 20,
+                        _ body: (UnsafeBufferPointer<UInt8>) -> R) throws(StreamError) -> R {
+        var scanned = 0
+        while true {
+            if let i = find(delimiter, from: inputStart + scanned) {
+                let start = inputStart
+                inputStart = i + 1
+                return input.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<i])) }
+            }
+            scanned = input.count - inputStart
+            if scanned > limit { throw .lineTooLong }
+            try fill()
+        }
+    }
+
     public func write(_ bytes: [UInt8]) {
         output.append(contentsOf: bytes)
+    }
+
+    public func write(_ bytes: ArraySlice<UInt8>) {
+        output.append(contentsOf: bytes)
+    }
+
+    public func write(byte: UInt8) {
+        output.append(byte)
     }
 
     public func write(_ text: String) {

@@ -26,8 +26,29 @@ public enum TextFile {
         var info = stat()
         let expected = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? max(Int(info.st_size), 0) : 0
         var result: [UInt8] = []
-        result.reserveCapacity(expected + 1)
         var position: off_t = 0
+        if expected > 0 {
+            // The common case: the size fstat gave, read straight into the
+            // result (one more byte of room tells a file that grew).
+            var failure: Int32 = 0
+            var ended = false
+            result = [UInt8](unsafeUninitializedCapacity: expected + 1) { buffer, count in
+                var got = 0
+                while got < buffer.count {
+                    let n = fromStart ? pread(fd, buffer.baseAddress! + got, buffer.count - got, off_t(got))
+                                      : Glibc.read(fd, buffer.baseAddress! + got, buffer.count - got)
+                    if n < 0 { if errno == EINTR { continue }; failure = errno; break }
+                    if n == 0 { ended = true; break }
+                    got += n
+                }
+                count = got
+            }
+            if failure != 0 { throw SystemError(failure) }
+            if ended { return result }
+            position = off_t(result.count)
+        } else {
+            result.reserveCapacity(1)
+        }
         while true {
             let want = max(result.capacity - result.count, 65536)
             var n = 0

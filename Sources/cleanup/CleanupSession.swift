@@ -308,11 +308,11 @@ final class CleanupSession {
             let type: UInt8
             let payload: [UInt8]
             do {
-                type = try stream.read(count: 1)[0]
+                type = try stream.readByte()
                 var length = 0
                 var shift = 0
                 while true {
-                    let b = try stream.read(count: 1)[0]
+                    let b = try stream.readByte()
                     length |= Int(b & 0x7F) << shift
                     if b & 0x80 == 0 { break }
                     shift += 7
@@ -334,11 +334,17 @@ final class CleanupSession {
                 MailLog.warning("\(qid): queue file size limit exceeded")
             }
             if tooBig || failure != nil { continue }
-            current += payload
             if type == QueueRecordType.normal.rawValue {
-                message.add(line: current)
-                current = []
+                if current.isEmpty {
+                    message.add(line: payload)
+                } else {
+                    current += payload
+                    message.add(line: current)
+                    current = []
+                }
                 flushLog()
+            } else {
+                current += payload
             }
         }
         if !current.isEmpty { message.add(line: current) }
@@ -497,19 +503,19 @@ final class CleanupSession {
         try w.append(.size)
         let arrival = envelope.arrival ?? (w.arrivalSeconds, w.arrivalMicroseconds)
         try w.append(.time, "\(arrival.0) \(arrival.1)")
-        try w.append(.attribute, "create_time=\(now)")
+        try w.appendAttribute("create_time", String(now))
         if !settings.contentFilter.isEmpty { try w.append(.contentFilter, settings.contentFilter) }
         // smtpd's attributes follow the sender except the first few, as
         // Postfix's smtpd sends them; a local submission has them all
         // before the full name and sender.
         let fromSMTPD = envelope.attributes.contains { $0.name == "log_client_name" }
         let beforeSender = envelope.attributes.filter { !fromSMTPD || CleanupSession.beforeSender.contains($0.name) }
-        for a in beforeSender { try w.append(.attribute, a.name + "=" + a.value) }
+        for a in beforeSender { try w.appendAttribute(a.name, a.value) }
         if let f = envelope.fullName { try w.append(.fullName, f) }
         try w.append(.sender, envelope.sender)
         if fromSMTPD {
             for a in envelope.attributes where !CleanupSession.beforeSender.contains(a.name) {
-                try w.append(.attribute, a.name + "=" + a.value)
+                try w.appendAttribute(a.name, a.value)
             }
         }
         if settings.delayWarningTime > 0 && !envelope.sender.isEmpty {

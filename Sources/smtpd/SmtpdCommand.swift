@@ -14,10 +14,18 @@ enum SmtpdCommand {
     /// Splits a command line into its upper-cased verb and the rest.
     static func split(_ line: String) -> (verb: String, rest: Substring) {
         let text = line.drop(while: isSpace)
+        // ASCII case only: Postfix matches command names byte by byte
+        // without regard to ASCII case ("rſet" is not RSET).
         guard let space = text.firstIndex(where: isSpace) else {
-            return (text.uppercased(), "")
+            return (asciiUppercase(text), "")
         }
-        return (text[..<space].uppercased(), text[space...].drop(while: isSpace))
+        return (asciiUppercase(text[..<space]), text[space...].drop(while: isSpace))
+    }
+
+    /// ASCII letters in upper case, other characters kept.
+    static func asciiUppercase(_ text: Substring) -> String {
+        guard text.utf8.contains(where: { $0 >= 0x61 && $0 <= 0x7A }) else { return String(text) }
+        return String(decoding: text.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Strict UTF-8 (no overlong forms, surrogates or code points above

@@ -10,14 +10,18 @@ struct DataFraming {
     private(set) var previousEnd = LineEnd.crlf
 
     /// True when `line`, ended by `end`, is the end-of-data marker.
-    func isEnd(_ line: [UInt8], _ end: LineEnd) -> Bool {
-        end == .crlf && previousEnd == .crlf && line.count == 1 && line[0] == 0x2E
+    func isEnd(_ line: ArraySlice<UInt8>, _ end: LineEnd) -> Bool {
+        end == .crlf && previousEnd == .crlf && line.count == 1 && line.first == 0x2E
     }
+
+    func isEnd(_ line: [UInt8], _ end: LineEnd) -> Bool { isEnd(line[...], end) }
 
     /// The line's content without a stuffed leading dot (only at the start
     /// of a line, not in the continuation of a long one).
-    mutating func content(_ line: [UInt8], _ end: LineEnd) -> ArraySlice<UInt8> {
-        var content = line[...]
+    mutating func content(_ line: [UInt8], _ end: LineEnd) -> ArraySlice<UInt8> { content(line[...], end) }
+
+    mutating func content(_ line: ArraySlice<UInt8>, _ end: LineEnd) -> ArraySlice<UInt8> {
+        var content = line
         if previousEnd != .truncated && content.first == 0x2E { content = content.dropFirst() }
         previousEnd = end
         return content

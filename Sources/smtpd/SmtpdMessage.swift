@@ -34,7 +34,7 @@ final class MessageWriter {
         if fromClient { clientSize += bytes.count + (continued ? 0 : 2) }
         if sizeLimit > 0 && size > sizeLimit { sizeExceeded = true }
         guard !sizeExceeded, failure == nil else { return }
-        do { try file.writeRecord(continued: continued, Array(bytes)) } catch { failure = error.description }
+        do { try file.writeRecord(continued: continued, bytes) } catch { failure = error.description }
     }
 
     /// BDAT bytes: lines end at LF; a CR before the LF is dropped.

@@ -100,7 +100,7 @@ final class PostdropQueueFile: SmtpdQueueFile {
         toPostdrop.write(w.bytes)
     }
 
-    func writeRecord(continued: Bool, _ payload: [UInt8]) throws(CleanupClientError) {
+    func writeRecord(continued: Bool, _ payload: ArraySlice<UInt8>) throws(CleanupClientError) {
         toPostdrop.write([continued ? QueueRecordType.contentFilter.rawValue : QueueRecordType.normal.rawValue])
         toPostdrop.write(QueueRecordLength.encode(payload.count))
         toPostdrop.write(payload)

@@ -12,7 +12,7 @@ protocol SmtpdQueueFile: AnyObject {
     var queueID: String { get }
     func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
                recipients: [QueueRecipient])
-    func writeRecord(continued: Bool, _ payload: [UInt8]) throws(CleanupClientError)
+    func writeRecord(continued: Bool, _ payload: ArraySlice<UInt8>) throws(CleanupClientError)
     func finish(actions: CleanupActions) throws(CleanupClientError) -> CleanupReply
 }
 

@@ -44,6 +44,12 @@ struct SmtpdSettings {
     var serviceName = "smtp"
     var noUnknownRecipientChecks = false
     var localHeaderRewriteClients = "permit_inet_interfaces"
+    /// `local_header_rewrite_clients` split once per process.
+    var localHeaderRewriteItems: [String] {
+        if let cache = localHeaderRewriteItemsCache, cache.source == localHeaderRewriteClients { return cache.items }
+        return localHeaderRewriteClients.splitList().map { $0.lowercased() }
+    }
+    private var localHeaderRewriteItemsCache: (source: String, items: [String])?
     var inetInterfaces = "all"
     var mynetworks = ""
     var peernameLookup = true
@@ -94,6 +100,7 @@ struct SmtpdSettings {
         noUnknownRecipientChecks = receiveOverrideOptions.splitList().contains { $0.lowercased() == "no_unknown_recipient_checks" }
         serviceName = context.serviceName
         localHeaderRewriteClients = c.value("local_header_rewrite_clients")
+        localHeaderRewriteItemsCache = (localHeaderRewriteClients, localHeaderRewriteClients.splitList().map { $0.lowercased() })
         inetInterfaces = c.value("inet_interfaces").lowercased()
         mynetworks = c.value("mynetworks")
         peernameLookup = c.bool("smtpd_peername_lookup")

@@ -14,6 +14,27 @@ final class MasterProtocolTests: XCTestCase {
         XCTAssertNil(MasterProtocol.Record.decode(Array("garbage".utf8)[...]))
     }
 
+    func testStatusRecordDecodingAgreesWithTheWordSplittingReading() {
+        func padded(_ text: String) -> ArraySlice<UInt8> {
+            var bytes = Array(text.utf8)
+            while bytes.count < MasterProtocol.recordSize { bytes.append(0x20) }
+            return bytes.prefix(MasterProtocol.recordSize)
+        }
+        // The plain reading: split at spaces and newlines, three words.
+        func plain(_ bytes: ArraySlice<UInt8>) -> MasterProtocol.Record? {
+            let parts = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard parts.count >= 3, let pid = pid_t(parts[0]), let gen = Int(parts[1]), parts[2].utf8.count == 1,
+                  let status = MasterProtocol.Status(rawValue: parts[2].utf8.first!) else { return nil }
+            return MasterProtocol.Record(pid: pid, generation: gen, status: status)
+        }
+        let cases = ["12345 7 T\n", "1 0 A\n", "  +12\n-3 A extra\n", "12 3 AB\n", "12 3\n", "12 x A\n",
+                     "99999999999 1 A\n", "12 3 Z\n", "é 3 A\n", "", "-7 99999999999999999999 A", "12 3 A"]
+        for c in cases {
+            XCTAssertEqual(MasterProtocol.Record.decode(padded(c)), plain(padded(c)), c)
+        }
+        XCTAssertEqual(MasterProtocol.Record.decode(padded("1 0 A\n")), MasterProtocol.Record(pid: 1, generation: 0, status: .available))
+    }
+
     func testAttributeListRoundTripOverAPipe() throws {
         var fds: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&fds), 0)

@@ -7,6 +7,10 @@ final class SmtpdCommandTests: XCTestCase {
         XCTAssertEqual(SmtpdCommand.split("mail FROM:<a@b>").verb, "MAIL")
         XCTAssertEqual(String(SmtpdCommand.split("  ehlo   x.example").rest), "x.example")
         XCTAssertEqual(SmtpdCommand.split("").verb, "")
+        // Only ASCII letters change case: "rſet" is no RSET (U+017F would
+        // upper-case to S).
+        XCTAssertEqual(SmtpdCommand.split("r\u{17F}et").verb, "R\u{17F}ET")
+        XCTAssertEqual(SmtpdCommand.split("éhlo x").verb, "éHLO")
         // C isspace(): a bare CR separates words, as Postfix's smtpd_token.
         XCTAssertEqual(SmtpdCommand.split("NOOP\rMAIL FROM:<a@b>").verb, "NOOP")
     }
