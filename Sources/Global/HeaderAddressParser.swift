@@ -156,7 +156,7 @@ public enum HeaderAddressParser {
     /// tokens and whether the limit stopped the scan.
     /// One-byte arrays made once: a special token shares one instead of
     /// allocating its own.
-    private static let singleBytes: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+    private static let singleBytes: [[UInt8]] = (0..<256).map { isSpecialByte(UInt8($0)) ? [UInt8($0)] : [] }
 
     public static func tokens(of text: [UInt8], limit: Int = defaultTokenLimit) -> (tokens: [HeaderAddressToken], truncated: Bool) {
         var out: [HeaderAddressToken] = []
@@ -347,7 +347,11 @@ public enum HeaderAddressParser {
 
     /// An external-form address (as trivial-rewrite returns it) in internal form.
     public static func internalForm(external: String) -> String {
-        internalForm(tokens(of: Array(external.utf8), limit: 0).tokens)
+        // Atoms, dots and at-signs only (the usual answer): already internal.
+        if external.utf8.allSatisfy({ $0 > 0x20 && ($0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "@") || !isSpecialByte($0)) }) {
+            return external
+        }
+        return internalForm(tokens(of: Array(external.utf8), limit: 0).tokens)
     }
 
     /// One token as it is written in a header.
@@ -371,6 +375,10 @@ public enum HeaderAddressParser {
     /// An internal-form address in external form: the local part (before
     /// the last `@`) is quoted when it is not a dot-atom.
     public static func quoteInternal(_ address: String) -> String {
+        // The usual case, a dot-atom local part, without copying anything.
+        let utf8 = address.utf8
+        let localEnd = utf8.lastIndex(of: UInt8(ascii: "@")) ?? utf8.endIndex
+        if !localNeedsQuotes(utf8[..<localEnd]) { return address }
         let bytes = Array(address.utf8)
         let at = bytes.lastIndex(of: UInt8(ascii: "@"))
         let local = at.map { Array(bytes[..<$0]) } ?? bytes
@@ -385,7 +393,7 @@ public enum HeaderAddressParser {
         return String(decoding: out + rest, as: UTF8.self)
     }
 
-    static func localNeedsQuotes(_ local: [UInt8]) -> Bool {
+    static func localNeedsQuotes<Bytes: BidirectionalCollection<UInt8>>(_ local: Bytes) -> Bool {
         if local.isEmpty || local.first == UInt8(ascii: ".") || local.last == UInt8(ascii: ".") { return true }
         var previousDot = false
         for b in local {

@@ -239,7 +239,10 @@ struct CleanupMessage {
         let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
         var end = colon
         while end > 0 && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
-        return String(decoding: line[0..<end], as: UTF8.self).asciiLowercasedCompat()
+        return String(unsafeUninitializedCapacity: end) { buffer in
+            for i in 0..<end { let b = line[i]; buffer[i] = b >= 0x41 && b <= 0x5A ? b + 0x20 : b }
+            return end
+        }
     }
 
     /// The bytes after the colon of a logical header, newlines kept.
@@ -263,6 +266,7 @@ struct CleanupMessage {
     }
 
     static func join(_ lines: [[UInt8]]) -> [UInt8] {
+        if lines.count == 1 { return lines[0] }
         var joined: [UInt8] = []
         for (i, l) in lines.enumerated() {
             if i > 0 { joined.append(0x0A) }

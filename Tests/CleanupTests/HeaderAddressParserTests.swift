@@ -49,6 +49,15 @@ import Global
         #expect(HeaderAddressParser.internalForm(external: "\"a b\"@c") == "a b@c")
     }
 
+    /// The shortcut for plain addresses gives what the tokenizer gives.
+    @Test func plainAddressesNeedNoTokens() {
+        for text in ["user@example.com", "a.b.c@d", "@", "", "x", "\u{7F}@x", "üser@höst", "a b@c", "a\tb@c",
+                     "a(c)@d", "[1.2.3.4]", "a\\b@c", "\"q\"@x", "a,b", "a<b>", "a;b:c", "a\u{1}b@c"] {
+            let tokenized = HeaderAddressParser.internalForm(HeaderAddressParser.tokens(of: Array(text.utf8), limit: 0).tokens)
+            #expect(HeaderAddressParser.internalForm(external: text) == tokenized, "\(text)")
+        }
+    }
+
     @Test func hostileInputNeverCrashes() {
         let cases = ["\"unterminated", "(unbalanced ((", "[literal", "<<<<", ">>>>", "<a@b", "a@b>", ";;;:::", ":",
                      "\\", "\"\\", "(\\", "@", ",,,,", "<>>", "a:b:c;d;e", String(repeating: "(", count: 10000)]
