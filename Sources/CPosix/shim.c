@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <errno.h>
 #include "CPosix.h"
 
 void posthorn_syslog(int priority, const char *text) { syslog(priority, "%s", text); }
@@ -55,4 +56,26 @@ int posthorn_open_tmpfile(const char *directory, unsigned int mode) {
 
 int posthorn_accept_cloexec(int listener) {
     return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int posthorn_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int posthorn_epoll_watch(int epoll_fd, int fd) {
+    struct epoll_event event = { .events = EPOLLIN, .data.fd = fd };
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+}
+
+int posthorn_epoll_unwatch(int epoll_fd, int fd) {
+    struct epoll_event unused = { 0 };
+    return epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, &unused);
+}
+
+int posthorn_epoll_ready(int epoll_fd, int *fds, int max, int timeout) {
+    struct epoll_event events[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epoll_fd, events, max, timeout);
+    for (int i = 0; i < n; i++) fds[i] = events[i].data.fd;
+    return n;
 }

@@ -4,12 +4,19 @@
 // output per burst instead of per datagram). The process stays
 // available to master; datagrams do not count against max_use, and it
 // exits after max_idle quiet seconds (master restarts it when the next
-// datagram waits).
+// datagram waits). Under load it wakes at most every millisecond, so that
+// postlogd reads and writes several log lines per wake-up.
 import Glibc
 import Util
 import Global
 
 public enum DatagramServer {
+    /// Seconds between two wake-ups, at least (see `run`): the kernel
+    /// queues the datagrams meanwhile; Linux holds only
+    /// net.unix.max_dgram_qlen (10 by default) before senders wait, so the
+    /// pause is kept short.
+    public static let minimumWakeInterval = 0.001
+
     public static func run(program: String, handler: @escaping ([UInt8], ServiceContext) -> Void,
                            drained: (() -> Void)? = nil,
                            prepare: ((ServiceContext) -> Void)? = nil) -> Never {
@@ -18,8 +25,18 @@ public enum DatagramServer {
         Socket.setNonBlocking(endpoint)
         runtime.report(.available)
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var lastWake = 0.0
         while true {
+            // At most one wake-up per `minimumWakeInterval`: under load the
+            // datagrams of a few milliseconds are read in one burst instead
+            // of one wake-up (and one write) each; a quiet server answers
+            // at once.
+            let sinceLast = EventLoop.now() - lastWake
+            if sinceLast < minimumWakeInterval && !runtime.options.standalone {
+                usleep(useconds_t((minimumWakeInterval - sinceLast) * 1e6))
+            }
             runtime.waitReadable(endpoint, idleLimit: !runtime.options.standalone)
+            lastWake = EventLoop.now()
             while true {
                 let n = buffer.withUnsafeMutableBytes { recv(endpoint, $0.baseAddress, $0.count, 0) }
                 if n < 0 && errno == EINTR { continue }

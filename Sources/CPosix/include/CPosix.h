@@ -22,4 +22,13 @@ int posthorn_open_tmpfile(const char *directory, unsigned int mode);
  * close-on-exec and blocking (Linux does not carry the listener's
  * O_NONBLOCK over) in one call. */
 int posthorn_accept_cloexec(int listener);
+/* Level-triggered readability in an epoll set for EventLoop: create the
+ * set (close-on-exec); add (or, when already there, modify) and remove a
+ * descriptor; 0 or -1 with errno. */
+int posthorn_epoll_create(void);
+int posthorn_epoll_watch(int epoll_fd, int fd);
+int posthorn_epoll_unwatch(int epoll_fd, int fd);
+/* epoll_wait up to timeout milliseconds; the ready descriptors go to fds
+ * (at most max). Returns their number, or -1 with errno (EINTR included). */
+int posthorn_epoll_ready(int epoll_fd, int *fds, int max, int timeout);
 #endif
