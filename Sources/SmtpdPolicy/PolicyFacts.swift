@@ -50,8 +50,20 @@ public struct PolicyFacts: Sendable {
     public var queueID = ""
     /// MAIL FROM SIZE=, or the message size at END-OF-MESSAGE; 0 when unknown.
     public var size = 0
-    /// Unique per message transaction (policy servers group recipients by it).
-    public var instance = ""
+    /// Unique per message transaction (policy servers group recipients by
+    /// it): `instanceText` when set, else made from `instanceParts` (process
+    /// ID, arrival seconds and microseconds, in hex) only when a policy
+    /// server asks, not for every restriction check.
+    public var instance: String {
+        get {
+            if let text = instanceText { return text }
+            guard let p = instanceParts else { return "" }
+            return String(p.pid, radix: 16) + "." + String(p.seconds, radix: 16) + "." + String(p.microseconds, radix: 16) + ".0"
+        }
+        set { instanceText = newValue }
+    }
+    public var instanceText: String?
+    public var instanceParts: (pid: Int, seconds: Int, microseconds: Int)?
     public var saslMethod = ""
     public var saslSender = ""
     public var encryptionProtocol = ""

@@ -43,8 +43,18 @@ public final class RestrictionEngine {
 
     /// True when the stage's list is empty (nothing to check).
     public func isEmpty(_ stage: PolicyStage) -> Bool {
-        parse(settings.lists[stage] ?? "").isEmpty
+        stageList(stage).isEmpty
     }
+
+    /// A stage's parsed list (settings do not change: kept per stage, which
+    /// spares hashing the list's text at every check).
+    private func stageList(_ stage: PolicyStage) -> [Restriction] {
+        if let list = stageLists[stage] { return list }
+        let list = parse(settings.lists[stage] ?? "")
+        stageLists[stage] = list
+        return list
+    }
+    private var stageLists: [PolicyStage: [Restriction]] = [:]
 
     /// Splits a restriction list, attaching arguments to the restrictions that take one.
     func parse(_ text: String) -> [Restriction] {
@@ -92,7 +102,7 @@ public final class RestrictionEngine {
     /// Evaluates one stage's list.
     public func check(_ stage: PolicyStage, facts: PolicyFacts) -> PolicyOutcome {
         var e = Evaluation()
-        let list = parse(settings.lists[stage] ?? "")
+        let list = stageList(stage)
         let decision = run(list, stage: stage, facts: facts, depth: 0, &e)
         e.outcome.decision = e.finalDecision(decision)
         return e.outcome

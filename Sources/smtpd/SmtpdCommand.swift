@@ -104,6 +104,13 @@ enum SmtpdCommand {
     /// The address without its source route and quotes; nil when it holds
     /// white space or control characters outside quotes.
     static func internalForm(_ address: Substring, strict: Bool) -> String? {
+        // The usual address (printable ASCII, no quoting, no source route)
+        // is its own internal form.
+        if address.utf8.first != 0x40 && !address.utf8.contains(where: {
+            $0 <= 0x20 || $0 >= 0x7F || $0 == 0x22 || $0 == 0x5C || $0 == 0x3C || $0 == 0x3E
+        }) {
+            return String(address)
+        }
         var inQuote = false
         var escaped = false
         var out = ""

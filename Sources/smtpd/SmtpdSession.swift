@@ -72,16 +72,7 @@ final class SmtpdSession {
     private var encoding: String?
     private var actions = PolicyActions()
     private var earlyVerdict: PolicyOutcome?
-    private var arrival = (0, 0) { didSet { instanceCache = nil } }
-    /// The policy `instance` of the transaction (made once per arrival).
-    private var instanceCache: String?
-    private var instance: String {
-        if let cached = instanceCache { return cached }
-        let text = String(Int(MasterProtocol.processID), radix: 16) + "." + String(arrival.0, radix: 16) + "."
-            + String(arrival.1, radix: 16) + ".0"
-        instanceCache = text
-        return text
-    }
+    private var arrival = (0, 0)
     private var bdat: BdatState?
 
     struct BdatState {
@@ -150,7 +141,7 @@ final class SmtpdSession {
             f.encryptionCipher = tls.cipherName
             f.encryptionKeysize = tls.cipherBits
         }
-        if sender != nil { f.instance = instance }
+        if sender != nil { f.instanceParts = (Int(MasterProtocol.processID), arrival.0, arrival.1) }
         addSecurityFacts(&f)
         return f
     }

@@ -80,6 +80,17 @@ final class SmtpdCommandTests: XCTestCase {
         XCTAssertEqual(SmtpReply.leadingDSN("5.7.2 num text")?.dsn, "5.7.2")
         XCTAssertNil(SmtpReply.leadingDSN("num text"))
     }
+
+    func testInternalFormOfPlainAndSpecialAddresses() {
+        let cases: [(String, String?)] = [
+            ("user@example.com", "user@example.com"), ("", ""), ("postmaster", "postmaster"),
+            ("\"a b\"@x", "a b@x"), ("@a,@b:u@d", "u@d"), ("a b@x", nil), ("a<b@x", nil), ("a\u{7F}@x", nil),
+            ("ü@x", "ü@x"), ("a\\b@x", "a\\b@x"), ("\"q\\\"\"@x", "q\"@x"), ("\"open@x", nil),
+        ]
+        for (given, expected) in cases {
+            XCTAssertEqual(SmtpdCommand.internalForm(given[...], strict: false), expected, given)
+        }
+    }
 }
 
 extension Result {
