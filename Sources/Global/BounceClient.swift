@@ -41,7 +41,7 @@ public struct BounceClient: Sendable {
 
     /// Sends one request and returns when the daemon has answered 0.
     public func send(_ request: AttributeList) throws(BounceClientError) {
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         let fd: Int32
         do { fd = try Socket.connectUnix(socketPath) } catch {
             throw .failed("connect to \(socketPath): \(error)")

@@ -34,7 +34,7 @@ public final class CleanupClient {
 
     /// Connects and reads the queue ID.
     public init(socketPath: String, timeout: Int32 = 3600) throws(CleanupClientError) {
-        signal(SIGPIPE, SIG_IGN)
+        Socket.ignoreBrokenPipe()
         let fd: Int32
         do { fd = try Socket.connectUnix(socketPath) } catch {
             throw .unavailable("connect to \(socketPath): \(error)")

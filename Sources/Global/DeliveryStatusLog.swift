@@ -33,6 +33,7 @@ public enum DeliveryStatusLog {
     }
 
     private static func trimmed(_ scaled: Int, decimals: Int) -> String {
+        if scaled == 0 { return "0" }
         var divisor = 1
         for _ in 0..<decimals { divisor *= 10 }
         let whole = scaled / divisor
@@ -69,7 +70,7 @@ public enum DeliveryStatusLog {
     public static func line(queueID: String, recipient: String, original: String?, relay: String,
                             times: Times, dsn: String, status: String, text: String) -> String {
         var s = "\(queueID): to=<\(recipient)>"
-        if let o = original, !o.isEmpty, o.lowercased() != recipient.lowercased() { s += ", orig_to=<\(o)>" }
+        if let o = original, !o.isEmpty, o != recipient, o.lowercased() != recipient.lowercased() { s += ", orig_to=<\(o)>" }
         s += ", relay=\(relay), delay=\(times.delay), delays=\(times.delays), dsn=\(dsn), status=\(status) (\(text))"
         return s
     }

@@ -21,11 +21,15 @@ import Util
 import Global
 import ServerSkeleton
 
-/// The queue layout, read from the configuration once per process.
+/// The queue layout and ipc_timeout, read from the configuration once
+/// per process (not per request).
 nonisolated(unsafe) var queueDirectory: QueueDirectory?
+nonisolated(unsafe) var ipcTimeout: Int32?
 
 SingleServer.run(program: "discard", handler: { stream, context in
-    stream.timeout = Int32(max(1, context.seconds("ipc_timeout")))
+    let timeout = ipcTimeout ?? Int32(max(1, context.seconds("ipc_timeout")))
+    ipcTimeout = timeout
+    stream.timeout = timeout
     let directory = queueDirectory ?? QueueDirectory(config: context.config)
     queueDirectory = directory
     let request: DeliveryRequest
