@@ -165,6 +165,9 @@ def processes_named(name, root_pid):
     return found
 
 
+SETTLE_SECONDS = 5
+
+
 def alternate_runs(script, extra_args, rounds, timeout, report):
     """Runs `script --one KIND extra_args` for Posthorn then Postfix, `rounds`
     times, each in its own process (its own sub-reaper); calls
@@ -175,6 +178,11 @@ def alternate_runs(script, extra_args, rounds, timeout, report):
     results = {"posthorn": [], "postfix": []}
     for r in range(rounds):
         for kind in ("posthorn", "postfix"):
+            # Each run starts on a settled machine: the previous run's
+            # dirty pages written back (its queue files and log), so that
+            # writeback does not run during the next suite's measurement.
+            os.sync()
+            time.sleep(SETTLE_SECONDS)
             out = subprocess.run([sys.executable, os.path.abspath(script), "--one", kind, *extra_args],
                                  capture_output=True, text=True, timeout=timeout)
             if out.returncode != 0:
