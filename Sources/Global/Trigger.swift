@@ -13,20 +13,21 @@ public enum Trigger {
     /// Writes `bytes` to the endpoint at `path`; false when nobody listens.
     @discardableResult
     public static func send(_ bytes: [UInt8], to path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        if info.st_mode & S_IFMT == S_IFIFO {
-            let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else { return false }
+        // A socket first (qmgr's and pickup's usual endpoint): no stat per
+        // trigger. Connecting to a fifo fails, and then it is opened as one.
+        if let fd = try? Socket.connectUnix(path) {
             defer { close(fd) }
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // Never blocks, and a listener that went away is a failed send,
+            // not SIGPIPE.
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             return n == bytes.count
         }
-        guard let fd = try? Socket.connectUnix(path) else { return false }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFIFO else { return false }
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
-        // Never blocks, and a listener that went away is a failed send,
-        // not SIGPIPE.
-        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         return n == bytes.count
     }
 

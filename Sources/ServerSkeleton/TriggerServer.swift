@@ -33,9 +33,15 @@ public enum TriggerServer {
                 bytes = data
             } else {
                 guard let client = ServerRuntime.accept(endpoint) else { continue }
-                var probe = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-                _ = poll(&probe, 1, 1000)
-                bytes = readAvailable(client) ?? []
+                // The sender writes right after it connects: usually the
+                // bytes are there already; otherwise wait up to a second.
+                if let ready = readAvailable(client, flags: Int32(MSG_DONTWAIT)) {
+                    bytes = ready
+                } else {
+                    var probe = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&probe, 1, 1000)
+                    bytes = readAvailable(client) ?? []
+                }
                 close(client)
             }
             runtime.report(.taken)
@@ -47,10 +53,12 @@ public enum TriggerServer {
     }
 
     /// One read of up to 1024 bytes; nil when nothing was there.
-    static func readAvailable(_ fd: Int32) -> [UInt8]? {
+    static func readAvailable(_ fd: Int32, flags: Int32 = 0) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes {
+                flags == 0 ? read(fd, $0.baseAddress, $0.count) : recv(fd, $0.baseAddress, $0.count, flags)
+            }
             if n > 0 { return Array(buffer[0..<n]) }
             if n < 0 && errno == EINTR { continue }
             return nil
