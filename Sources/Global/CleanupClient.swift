@@ -89,11 +89,7 @@ public final class CleanupClient {
     public func writeRecord(continued: Bool, _ payload: ArraySlice<UInt8>) throws(CleanupClientError) {
         let type = continued ? QueueRecordType.continued : QueueRecordType.normal
         stream.write(byte: type.rawValue)
-        var n = payload.count
-        repeat {
-            stream.write(byte: UInt8(n & 0x7F) | (n >> 7 != 0 ? 0x80 : 0))
-            n >>= 7
-        } while n != 0
+        QueueRecordLength.forEachByte(payload.count) { stream.write(byte: $0) }
         stream.write(payload)
         unflushed += payload.count + 6
         if unflushed >= 65536 {

@@ -158,13 +158,20 @@ public enum QueueRecordLength {
     /// Appends the encoding of `length` to `out` (no temporary array).
     @inlinable
     public static func append(_ length: Int, to out: inout [UInt8]) {
+        forEachByte(length) { out.append($0) }
+    }
+
+    /// Hands the bytes that encode `length` to `body`, in order (writers
+    /// put them straight into their buffers).
+    @inlinable
+    public static func forEachByte(_ length: Int, _ body: (UInt8) -> Void) {
         precondition(length >= 0, "negative record length")
         var n = UInt64(length)
         repeat {
             var byte = UInt8(n & 0x7F)
             n >>= 7
             if n != 0 { byte |= 0x80 }
-            out.append(byte)
+            body(byte)
         } while n != 0
     }
 
