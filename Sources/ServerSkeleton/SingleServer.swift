@@ -8,7 +8,9 @@ import Global
 public enum SingleServer {
     /// Runs the service: accepts a client on the endpoint master handed
     /// over (descriptor 4), reports `T`, calls `handler`, closes the
-    /// connection (the handler must not close it), reports `A`, and exits
+    /// connection (the handler must not close it), reports `A` (unless
+    /// another client is already waiting: then it serves that one still
+    /// counted busy), and exits
     /// after max_use clients, after max_idle idle seconds, or when master
     /// goes away. `pass` services receive the client's descriptor over the
     /// accepted connection. With `-S` standard input is the one client.
@@ -25,28 +27,41 @@ public enum SingleServer {
         for fd in listenFDs { Socket.setNonBlocking(fd) }
         let passing = runtime.context.serviceType == "pass"
         runtime.report(.available)
+        // A client accepted right after the previous one, while master
+        // still counts this process busy.
+        var next: Int32? = nil
         while true {
-            let listenFD = runtime.waitForClient(listenFDs)
-            guard var client = ServerRuntime.accept(listenFD) else { continue }
+            let stillBusy = next != nil
+            var client: Int32
+            if let pending = next {
+                client = pending
+                next = nil
+            } else {
+                let listenFD = runtime.waitForClient(listenFDs)
+                guard let accepted = ServerRuntime.accept(listenFD) else { continue }
+                client = accepted
+            }
             if passing {
                 let carrier = client
                 Socket.setNonBlocking(carrier, false)
                 guard let passed = PassDescriptor.receive(from: carrier) else {
                     close(carrier)
                     MailLog.warning("\(runtime.context.serviceName): no descriptor received on pass connection")
+                    if stillBusy { runtime.report(.available) }
                     continue
                 }
                 close(carrier)
                 client = passed
             }
-            runtime.report(.taken)
+            if !stillBusy { runtime.report(.taken) }
             let stream = Stream(fd: client)
             handler(stream, runtime.context)
             try? stream.flush()
             stream.close()
             runtime.usage.served(at: EventLoop.now())
             if runtime.usage.exhausted { exit(0) }
-            runtime.report(.available)
+            if let listenFD = runtime.pendingClient(listenFDs) { next = ServerRuntime.accept(listenFD) }
+            if next == nil { runtime.report(.available) }
         }
     }
 }

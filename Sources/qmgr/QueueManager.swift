@@ -53,6 +53,9 @@ final class ActiveMessage {
     var inMemory = 0
     /// Recipients that stay queued after this pass (deferred, or not read).
     var deferredCount = 0
+    /// Some recipient was deferred in this pass, so defer/QID may exist
+    /// (it was removed when the message became active).
+    var deferLogMayExist = false
     /// The sites of deferred recipients, for the fast flush service.
     var deferredSites: [String] = []
     private var siteSet: Set<String> = []
@@ -77,6 +80,7 @@ final class ActiveMessage {
 
     func noteDeferred(_ address: String) {
         deferredCount += 1
+        deferLogMayExist = true
         if let site = FlushProtocol.site(ofRecipient: address), siteSet.insert(site).inserted { deferredSites.append(site) }
     }
 }
@@ -720,7 +724,7 @@ final class QueueManager {
     }
 
     private func remove(_ m: ActiveMessage, path: String) {
-        DeferLog.remove(queue: DeferLog.deferQueue, id: m.id, directory: directory)
+        if m.deferLogMayExist { DeferLog.remove(queue: DeferLog.deferQueue, id: m.id, directory: directory) }
         let size = m.message.size.map { $0.dataOffset + $0.contentSize } ?? Int.max
         if spareFiles.park(path: path, id: m.id, size: size) || unlink(path) == 0 || errno == ENOENT {
             MailLog.info("\(m.id): removed")

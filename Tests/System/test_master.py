@@ -178,6 +178,42 @@ def test_spawns_on_demand_up_to_maxproc(make_instance):
     third.close()
 
 
+def test_waiting_client_is_served_back_to_back_but_not_across_a_reload(make_instance):
+    """A process that finishes a client while another is already waiting
+    serves that one at once (it stays counted busy); after a reload it
+    exits instead, and a process with the new settings takes the client."""
+    port = free_port()
+    inst = make_instance(service_line(f"127.0.0.1:{port}", maxproc="1")).start()
+    first, second = Client(("127.0.0.1", port)), Client(("127.0.0.1", port))
+    pid = fields(first.ask("posthorn_test_value"))["pid"]
+    assert second.ask("posthorn_test_value", timeout=1.0) is None, "the limit is 1"
+    first.close()
+    answer = second.reply(timeout=5)
+    assert answer and fields(answer)["pid"] == pid, "the same process goes on to the waiting client"
+    third = Client(("127.0.0.1", port))
+    assert third.ask("posthorn_test_value", timeout=1.0) is None
+    inst.write_master(service_line(f"127.0.0.1:{port}", maxproc="1", args="-o posthorn_test_value=changed"))
+    inst.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload -- version" in inst.log(), timeout=5.0), inst.log()
+    second.close()
+    answer = third.reply(timeout=5)
+    assert answer, inst.log()
+    assert fields(answer)["arg"] == "changed" and fields(answer)["pid"] != pid
+    assert wait_for(lambda: not alive(int(pid)), 3), "the old process exits after its client"
+    third.close()
+    # Many short sessions back to back: master's count of busy processes
+    # stays right (a fresh client is still served once they are done).
+    clients = [Client(("127.0.0.1", port)) for _ in range(5)]
+    for c in clients:
+        c.sock.sendall(b"quit\n")
+    for c in clients:
+        assert c.reply(timeout=5) is None
+        c.close()
+    last = Client(("127.0.0.1", port))
+    assert fields(last.ask("posthorn_test_value"))["arg"] == "changed"
+    last.close()
+
+
 def test_killed_child_is_replaced_and_crash_logged(make_instance):
     port = free_port()
     inst = make_instance(service_line(f"127.0.0.1:{port}", maxproc="1")).start()
