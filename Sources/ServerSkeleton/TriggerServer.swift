@@ -33,15 +33,7 @@ public enum TriggerServer {
                 bytes = data
             } else {
                 guard let client = ServerRuntime.accept(endpoint) else { continue }
-                // The sender writes right after it connects: usually the
-                // bytes are there already; otherwise wait up to a second.
-                if let ready = readAvailable(client, flags: Int32(MSG_DONTWAIT)) {
-                    bytes = ready
-                } else {
-                    var probe = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&probe, 1, 1000)
-                    bytes = readAvailable(client) ?? []
-                }
+                bytes = readRequest(client)
                 close(client)
             }
             runtime.report(.taken)
@@ -50,6 +42,25 @@ public enum TriggerServer {
             if runtime.usage.exhausted { exit(0) }
             runtime.report(.available)
         }
+    }
+
+    /// Accepts a connection waiting on a non-blocking trigger socket and
+    /// returns its request bytes (empty when it sent none); nil when no
+    /// connection was waiting.
+    public static func acceptRequest(_ endpoint: Int32) -> [UInt8]? {
+        guard let client = ServerRuntime.accept(endpoint) else { return nil }
+        defer { close(client) }
+        return readRequest(client)
+    }
+
+    /// The request bytes of one accepted trigger connection. The sender
+    /// writes right after it connects: usually the bytes are there
+    /// already; otherwise this waits up to a second.
+    public static func readRequest(_ client: Int32) -> [UInt8] {
+        if let ready = readAvailable(client, flags: Int32(MSG_DONTWAIT)) { return ready }
+        var probe = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+        _ = poll(&probe, 1, 1000)
+        return readAvailable(client) ?? []
     }
 
     /// One read of up to 1024 bytes; nil when nothing was there.

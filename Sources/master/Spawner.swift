@@ -52,14 +52,19 @@ extension MasterProcess {
         }
     }
 
+    /// Where status records are read into (one buffer for all pipes).
+    nonisolated(unsafe) static var statusBuffer = [UInt8](repeating: 0, count: MasterProtocol.recordSize * 64)
+
     /// Reads status records from a service's pipe.
     func readStatus(_ service: ServiceInstance) {
-        var buffer = [UInt8](repeating: 0, count: MasterProtocol.recordSize * 64)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(service.statusRead, $0.baseAddress, $0.count) }
+            let n = MasterProcess.statusBuffer.withUnsafeMutableBytes { read(service.statusRead, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
-            service.pendingStatus += buffer[0..<n]
+            service.pendingStatus += MasterProcess.statusBuffer[0..<n]
+            // A short read emptied the pipe (the descriptor is level
+            // triggered: what comes later wakes the loop again).
+            if n < MasterProcess.statusBuffer.count { break }
         }
         let size = MasterProtocol.recordSize
         var offset = 0

@@ -13,6 +13,7 @@
 import Glibc
 import Util
 import Global
+import ServerSkeleton
 
 struct QmgrSettings {
     var queueRunDelay: Int
@@ -251,18 +252,21 @@ final class QueueManager {
         }
     }
 
+    /// Reads the waiting triggers: what the fifo holds, or every
+    /// connection already queued on the socket (up to 64 per wake-up; under
+    /// load many cleanup processes trigger at once, and one scan of
+    /// incoming serves them all).
     private func readTriggers() {
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        var fd = triggerFD
-        if !triggerIsFifo {
-            fd = Glibc.accept(triggerFD, nil, nil)
-            if fd < 0 { return }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&p, 1, 1000)
+        if triggerIsFifo {
+            var buffer = [UInt8](repeating: 0, count: 1024)
+            let n = buffer.withUnsafeMutableBytes { read(triggerFD, $0.baseAddress, $0.count) }
+            if n > 0 { requests.merge(QmgrTriggers.parse(Array(buffer[0..<n]))) }
+            return
         }
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if !triggerIsFifo { close(fd) }
-        if n > 0 { requests.merge(QmgrTriggers.parse(Array(buffer[0..<n]))) }
+        for _ in 0..<64 {
+            guard let bytes = TriggerServer.acceptRequest(triggerFD) else { return }
+            if !bytes.isEmpty { requests.merge(QmgrTriggers.parse(bytes)) }
+        }
     }
 
     // MARK: - feeding the active queue
