@@ -44,15 +44,6 @@ public enum TriggerServer {
         }
     }
 
-    /// Accepts a connection waiting on a non-blocking trigger socket and
-    /// returns its request bytes (empty when it sent none); nil when no
-    /// connection was waiting.
-    public static func acceptRequest(_ endpoint: Int32) -> [UInt8]? {
-        guard let client = ServerRuntime.accept(endpoint) else { return nil }
-        defer { close(client) }
-        return readRequest(client)
-    }
-
     /// The request bytes of one accepted trigger connection. The sender
     /// writes right after it connects: usually the bytes are there
     /// already; otherwise this waits up to a second.

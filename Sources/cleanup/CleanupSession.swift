@@ -29,6 +29,12 @@ final class CleanupSession {
     var envelope = CleanupEnvelope()
     var seenRecipients = Set<String>()
     var lastRecipient: String?
+    /// A message went into incoming/: qmgr is woken once the client has
+    /// its answer (the wakeup is off the client's path).
+    var wakeQmgr = false
+
+    /// The one connection to qmgr's trigger endpoint this process keeps.
+    nonisolated(unsafe) private static var qmgrChannel: TriggerChannel?
 
     init(settings: CleanupSettings, rewriter: RewriteClient, stream: Stream) {
         self.settings = settings
@@ -63,6 +69,13 @@ final class CleanupSession {
             return
         }
         _ = try? AttributeCodec.write(reply, to: stream)
+        if wakeQmgr {
+            try? stream.flush()
+            let channel = Self.qmgrChannel?.path == settings.qmgrTrigger ? Self.qmgrChannel!
+                : TriggerChannel(path: settings.qmgrTrigger)
+            Self.qmgrChannel = channel
+            channel.wakeup()
+        }
     }
 
     private func readList() throws(CleanupFailure) -> AttributeList {
@@ -438,7 +451,7 @@ final class CleanupSession {
             MailLog.warning("\(w.id): \(error)")
             throw .status(.write, CleanupProtocol.Status.write.text)
         }
-        if !hold { Trigger.wakeup(settings.qmgrTrigger) }
+        if !hold { wakeQmgr = true }
     }
 
     /// Returns a message cleanup rejected to its sender (local mail, as

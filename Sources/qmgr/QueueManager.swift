@@ -118,6 +118,8 @@ final class QueueManager {
     let rewrite: RewriteClient
     let triggerFD: Int32
     let triggerIsFifo: Bool
+    /// Trigger connections kept open by their clients.
+    private let heldTriggers = HeldTriggers()
     let hasMaster: Bool
     var requests = QmgrTriggers()
     var lastDeferredScan = 0.0
@@ -231,6 +233,8 @@ final class QueueManager {
     private func wait() {
         var fds = [pollfd(fd: triggerFD, events: Int16(POLLIN), revents: 0)]
         if hasMaster { fds.append(pollfd(fd: MasterProtocol.statusFD, events: 0, revents: 0)) }
+        let held = heldTriggers.pollDescriptor
+        if let held { fds.append(pollfd(fd: held, events: Int16(POLLIN), revents: 0)) }
         let agentFDs = Array(deliveries.keys)
         for fd in agentFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
         let now = EventLoop.now()
@@ -246,7 +250,8 @@ final class QueueManager {
         }
         if hasMaster && fds[1].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { exit(0) }
         if fds[0].revents != 0 { readTriggers() }
-        let base = hasMaster ? 2 : 1
+        let base = (hasMaster ? 2 : 1) + (held == nil ? 0 : 1)
+        if held != nil && fds[base - 1].revents != 0 { readHeldTriggers() }
         for (i, fd) in agentFDs.enumerated() where fds[base + i].revents != 0 {
             readReplies(fd)
         }
@@ -264,9 +269,15 @@ final class QueueManager {
             return
         }
         for _ in 0..<64 {
-            guard let bytes = TriggerServer.acceptRequest(triggerFD) else { return }
+            guard let bytes = heldTriggers.accept(triggerFD) else { return }
             if !bytes.isEmpty { requests.merge(QmgrTriggers.parse(bytes)) }
         }
+    }
+
+    /// Requests on trigger connections their clients keep open (cleanup).
+    private func readHeldTriggers() {
+        let bytes = heldTriggers.readReady()
+        if !bytes.isEmpty { requests.merge(QmgrTriggers.parse(bytes)) }
     }
 
     // MARK: - feeding the active queue
