@@ -12,6 +12,10 @@ public struct MailConfig: Sendable {
     public var overrides: [String: String]
     /// Defaults of parameters that master.cf service names define.
     public var serviceDefaults: [String: String]
+    /// The same, read from master.cf only when a name that is not built in
+    /// is first looked up (daemons: most never need them, and reading
+    /// master.cf was a tenth of a daemon's start-up).
+    public var lateServiceDefaults: LateServiceDefaults?
     /// The program name, for process_name.
     public var programName: String
 
@@ -55,7 +59,8 @@ public struct MailConfig: Sendable {
             return DerivedDefaults.value(of: name, programName: programName) { self.value($0) }
         }
         if let v = serviceDefaults[name] { return v }
-        return ParameterRegistry.spec(named: name)?.defaultValue
+        if let spec = ParameterRegistry.spec(named: name) { return spec.defaultValue }
+        return lateServiceDefaults?.values[name]
     }
 
     /// The unexpanded value in force, or nil when the name is unknown and unset.
@@ -81,5 +86,21 @@ public struct MailConfig: Sendable {
     /// The expanded value as a boolean ("yes" is true).
     public func bool(_ name: String) -> Bool {
         value(name).lowercased() == "yes"
+    }
+}
+
+/// Service-defined parameter defaults computed on first use (see
+/// MailConfig.lateServiceDefaults).
+public final class LateServiceDefaults: @unchecked Sendable {
+    private let compute: () -> [String: String]
+    private var computed: [String: String]?
+
+    public init(_ compute: @escaping () -> [String: String]) { self.compute = compute }
+
+    public var values: [String: String] {
+        if let computed { return computed }
+        let table = compute()
+        computed = table
+        return table
     }
 }

@@ -4,8 +4,18 @@
 // and `postfix check` uses it up front, with the line the value came from.
 
 public enum ValueChecker {
-    /// Seconds per time unit letter.
-    static let unitSeconds: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
+    /// Seconds per time unit letter (a switch: a dictionary literal costs
+    /// every daemon a generic type instantiation at start-up).
+    static func unitSeconds(_ unit: Character) -> Int64? {
+        switch unit {
+        case "s": return 1
+        case "m": return 60
+        case "h": return 3600
+        case "d": return 86400
+        case "w": return 604800
+        default: return nil
+        }
+    }
 
     /// A time value in seconds ("10s", "5d", or a bare number in `defaultUnit`).
     public static func seconds(_ text: String, defaultUnit: Character) -> Int64? {
@@ -16,7 +26,7 @@ public enum ValueChecker {
             digits = digits.dropLast()
         }
         guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let n = Int64(digits), let scale = unitSeconds[unit] else { return nil }
+              let n = Int64(digits), let scale = unitSeconds(unit) else { return nil }
         return n.multipliedReportingOverflow(by: scale).overflow ? nil : n * scale
     }
 

@@ -40,9 +40,10 @@ struct ServerRuntime {
             MailLog.fatal(error.postfixText)
         }
         config.overrides = options.overrideTable
-        if let master = try? MasterConfigFile.load(path: directory + "/master.cf") {
-            config.serviceDefaults = ServiceParameters.defaults(for: master.entries)
+        let late = LateServiceDefaults {
+            (try? MasterConfigFile.load(path: directory + "/master.cf")).map { ServiceParameters.defaults(for: $0.entries) } ?? [:]
         }
+        config.lateServiceDefaults = late
         MailLog.configure(program: program, config: config)
         let context = ServiceContext(config: config, serviceName: options.serviceName ?? program,
                                      serviceType: options.serviceType ?? "unix", programName: program,
@@ -51,6 +52,9 @@ struct ServerRuntime {
         let maxIdle = context.seconds("max_idle")
 
         let queueDirectory = config.value("queue_directory")
+        // master.cf must be read before a relative configuration directory
+        // stops resolving (chdir) or becomes unreachable (chroot).
+        if !directory.hasPrefix("/") || options.chroot { _ = late.values }
         if chdir(queueDirectory) != 0 && !options.standalone {
             MailLog.fatal("chdir(\"\(queueDirectory)\"): \(SystemError())")
         }
