@@ -125,3 +125,11 @@ for target in package.targets where !cShims.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? [])
         + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 }
+
+// Release builds link the C++ runtime (used by the Swift runtime) statically: scripts/link holds
+// a linker script named libstdc++.so that -lstdc++ finds first. Each daemon start then skips
+// ~1,700 symbol bindings in the dynamic loader (docs/PERFORMANCE.md).
+for target in package.targets where target.type == .executable {
+    target.linkerSettings = (target.linkerSettings ?? [])
+        + [.unsafeFlags(["-L", Context.packageDirectory + "/scripts/link"], .when(configuration: .release))]
+}

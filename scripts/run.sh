@@ -50,7 +50,7 @@ REPO=$(pwd)
 SCRATCH=${POSTHORN_SCRATCH:-$REPO/.build}
 INSTANCE=${POSTHORN_INSTANCE:-$REPO/instance}
 
-BUILD_PACKAGES=(libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev sqlite3)
+BUILD_PACKAGES=(libstdc++-12-dev libssl-dev libmariadb-dev libdb-dev liblmdb-dev libpcre2-dev libsqlite3-dev sqlite3)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

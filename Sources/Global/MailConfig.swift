@@ -60,7 +60,8 @@ public struct MailConfig: Sendable {
         }
         if let v = serviceDefaults[name] { return v }
         if let spec = ParameterRegistry.spec(named: name) { return spec.defaultValue }
-        return lateServiceDefaults?.values[name]
+        guard let late = lateServiceDefaults, ServiceParameters.mayBeServiceDefined(name) else { return nil }
+        return late.values[name]
     }
 
     /// The unexpanded value in force, or nil when the name is unknown and unset.

@@ -30,6 +30,14 @@ public enum ServiceParameters {
         ("transport_rate_delay", "$default_transport_rate_delay"),
     ]
 
+    /// True when `name` has the form of a service-defined parameter
+    /// (NAME_ followed by a per-transport suffix or time_limit): only such
+    /// names are worth reading master.cf for.
+    public static func mayBeServiceDefined(_ name: String) -> Bool {
+        if name.hasSuffix("_time_limit") { return true }
+        return transportSuffixes.contains { name.count > $0.suffix.count + 1 && name.hasSuffix("_" + $0.suffix) }
+    }
+
     /// Every service-defined parameter with its default, for the given
     /// master.cf entries. Built-in names are never redefined.
     public static func defaults(for entries: [MasterEntry]) -> [String: String] {

@@ -15,10 +15,13 @@ final class LateServiceDefaultsTests: XCTestCase {
         }
         XCTAssertEqual(config.value("myhostname"), "mx.example.test")
         XCTAssertEqual(config.value("default_destination_concurrency_limit"), "20")
-        XCTAssertEqual(reads, 0, "built-in names never need master.cf")
+        XCTAssertEqual(config.value("virtual_maps"), "", "an unknown name of another form")
+        XCTAssertEqual(reads, 0, "built-in names and names of other forms never need master.cf")
         XCTAssertEqual(config.value("slow_destination_concurrency_limit"), "20")
         XCTAssertEqual(config.value("slow_initial_destination_concurrency"), "5")
         XCTAssertEqual(config.value("nosuchservice_destination_concurrency_limit"), "")
+        XCTAssertTrue(ServiceParameters.mayBeServiceDefined("slow_time_limit"))
+        XCTAssertFalse(ServiceParameters.mayBeServiceDefined("_destination_rate_delay"))
         XCTAssertEqual(reads, 1, "read once, then kept")
     }
 }
