@@ -11,15 +11,24 @@ enum SmtpdCommand {
         c == " " || c == "\t" || c == "\r" || c == "\n" || c == "\u{0B}" || c == "\u{0C}"
     }
 
-    /// Splits a command line into its upper-cased verb and the rest.
+    /// The same test on a byte (space, \t, \n, \v, \f, \r).
+    static func isSpaceByte(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    /// Splits a command line into its upper-cased verb and the rest. The
+    /// scan is over bytes, as Postfix's (and a Character scan would see
+    /// "\r\n" as one non-space character).
     static func split(_ line: String) -> (verb: String, rest: Substring) {
-        let text = line.drop(while: isSpace)
+        let bytes = line.utf8
+        var i = bytes.startIndex
+        while i < bytes.endIndex && isSpaceByte(bytes[i]) { i = bytes.index(after: i) }
+        var j = i
+        while j < bytes.endIndex && !isSpaceByte(bytes[j]) { j = bytes.index(after: j) }
         // ASCII case only: Postfix matches command names byte by byte
         // without regard to ASCII case ("rſet" is not RSET).
-        guard let space = text.firstIndex(where: isSpace) else {
-            return (asciiUppercase(text), "")
-        }
-        return (asciiUppercase(text[..<space]), text[space...].drop(while: isSpace))
+        let verb = asciiUppercase(line[i..<j])
+        var k = j
+        while k < bytes.endIndex && isSpaceByte(bytes[k]) { k = bytes.index(after: k) }
+        return (verb, line[k...])
     }
 
     /// ASCII letters in upper case, other characters kept.
@@ -69,35 +78,51 @@ enum SmtpdCommand {
 
     /// Parses `FROM:<addr> params...` (keyword "FROM:" or "TO:").
     static func path(_ rest: Substring, keyword: String, strict: Bool) -> Result<(address: String, parameters: [Substring]), PathError> {
-        guard rest.count >= keyword.count, rest.prefix(keyword.count).uppercased() == keyword else { return .failure(.syntax) }
-        var text = rest.dropFirst(keyword.count)
-        text = text.drop { $0 == " " || $0 == "\t" }
-        guard !text.isEmpty else { return .failure(.syntax) }
-        var address: Substring
-        var after: Substring
-        if text.first == "<" {
+        // Over bytes: every delimiter is ASCII, and a Character scan cost
+        // more than the rest of the command's handling.
+        let bytes = rest.utf8
+        var i = bytes.startIndex
+        for k in keyword.utf8 {
+            guard i < bytes.endIndex else { return .failure(.syntax) }
+            let b = bytes[i]
+            guard (b >= 0x61 && b <= 0x7A ? b - 0x20 : b) == k else { return .failure(.syntax) }
+            i = bytes.index(after: i)
+        }
+        func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        while i < bytes.endIndex && isBlank(bytes[i]) { i = bytes.index(after: i) }
+        guard i < bytes.endIndex else { return .failure(.syntax) }
+        let address: Substring
+        var after: String.Index
+        if bytes[i] == 0x3C {  // "<"
             var inQuote = false
             var escaped = false
-            var close: Substring.Index? = nil
-            var i = text.index(after: text.startIndex)
-            while i < text.endIndex {
-                let c = text[i]
-                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inQuote.toggle() } else if c == ">" && !inQuote { close = i; break }
-                i = text.index(after: i)
+            var close: String.Index? = nil
+            var j = bytes.index(after: i)
+            while j < bytes.endIndex {
+                let c = bytes[j]
+                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inQuote.toggle() } else if c == 0x3E && !inQuote { close = j; break }
+                j = bytes.index(after: j)
             }
             guard let close else { return .failure(.unterminated) }
-            address = text[text.index(after: text.startIndex)..<close]
-            after = text[text.index(after: close)...]
+            address = rest[bytes.index(after: i)..<close]
             // Postfix's tokenizer keeps stray characters after ">" with the address token.
-            after = after.drop { $0 != " " && $0 != "\t" }
+            after = bytes.index(after: close)
+            while after < bytes.endIndex && !isBlank(bytes[after]) { after = bytes.index(after: after) }
         } else {
             if strict { return .failure(.badAddress) }
-            let end = text.firstIndex { $0 == " " || $0 == "\t" } ?? text.endIndex
-            address = text[..<end]
-            after = text[end...]
+            after = i
+            while after < bytes.endIndex && !isBlank(bytes[after]) { after = bytes.index(after: after) }
+            address = rest[i..<after]
         }
         guard let form = internalForm(address, strict: strict) else { return .failure(.badAddress) }
-        let parameters = after.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        var parameters: [Substring] = []
+        while after < bytes.endIndex {
+            while after < bytes.endIndex && isBlank(bytes[after]) { after = bytes.index(after: after) }
+            guard after < bytes.endIndex else { break }
+            let start = after
+            while after < bytes.endIndex && !isBlank(bytes[after]) { after = bytes.index(after: after) }
+            parameters.append(rest[start..<after])
+        }
         return .success((form, parameters))
     }
 

@@ -13,6 +13,12 @@ final class SmtpdCommandTests: XCTestCase {
         XCTAssertEqual(SmtpdCommand.split("éhlo x").verb, "éHLO")
         // C isspace(): a bare CR separates words, as Postfix's smtpd_token.
         XCTAssertEqual(SmtpdCommand.split("NOOP\rMAIL FROM:<a@b>").verb, "NOOP")
+        // Bytes, not Characters: "\r\n" is two spaces (as one Character it
+        // would be none), and so are vertical tab and form feed.
+        let crlf = SmtpdCommand.split("NOOP\r\nx")
+        XCTAssertEqual(crlf.verb, "NOOP")
+        XCTAssertEqual(String(crlf.rest), "x")
+        XCTAssertEqual(String(SmtpdCommand.split("\u{0B}helo\u{0C}\tname ").rest), "name ")
     }
 
     func testUTF8Validation() {
@@ -44,6 +50,16 @@ final class SmtpdCommandTests: XCTestCase {
         if case .success(let p) = SmtpdCommand.path("FROM:<a@b> SIZE=10 BODY=8BITMIME", keyword: "FROM:", strict: false) {
             XCTAssertEqual(p.parameters, ["SIZE=10", "BODY=8BITMIME"])
         } else { XCTFail() }
+        // The ">" is found byte by byte, even with a combining mark after it
+        // (one Character with it); what follows up to a blank goes with it.
+        if case .success(let p) = SmtpdCommand.path("FROM:<a@b>\u{338} \tSIZE=10  ", keyword: "FROM:", strict: false) {
+            XCTAssertEqual(p.address, "a@b")
+            XCTAssertEqual(p.parameters, ["SIZE=10"])
+        } else { XCTFail() }
+        XCTAssertEqual(addr("FROM:<\"a>b\"@c>"), "a>b@c")
+        XCTAssertEqual(addr("fRoM:\t<x@y>"), "x@y")
+        XCTAssertEqual(SmtpdCommand.path("FRO", keyword: "FROM:", strict: false).failureValue, .syntax)
+        XCTAssertEqual(SmtpdCommand.path("FROM:  ", keyword: "FROM:", strict: false).failureValue, .syntax)
     }
 
     func testDSNParameters() {
