@@ -54,6 +54,12 @@ int posthorn_open_tmpfile(const char *directory, unsigned int mode) {
     return open(directory, O_RDWR | O_TMPFILE | O_CLOEXEC, (mode_t) mode);
 }
 
+int posthorn_open_directory(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd;
+}
+
 int posthorn_accept_cloexec(int listener) {
     return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 }

@@ -191,7 +191,7 @@ public enum QueueScanner {
     }
 
     private static func walk(_ path: String, queue: String, depth: Int, readyOnly: Bool, into out: inout [QueueScanEntry]) {
-        guard let dir = opendir(path) else { return }
+        guard let dir = DirectoryReader.open(path) else { return }
         var names: [String] = []
         while let ent = readdir(dir) {
             let name = withUnsafePointer(to: ent.pointee.d_name) {

@@ -23,10 +23,15 @@ public enum SpareQueueFiles {
     public static let queue = "spare"
     /// Files larger than this are unlinked, not kept.
     public static let largestKept = 64 * 1024
-    /// At most this many files are kept (at most 16 MiB of disk; a pool
-    /// that holds about a second of a busy server's messages keeps
-    /// cleanup from ever creating a file while deliveries keep pace).
-    public static let capacity = 256
+    /// At most this many files are kept (at most 15 MiB of disk; a pool
+    /// that holds a quarter of a second of a busy server's messages keeps
+    /// cleanup from ever creating a file while deliveries keep pace). 240
+    /// names of up to 8 hex digits (16-byte entries) fit one 4 KiB
+    /// directory block: ext4 indexes a directory once it outgrows one
+    /// block, and then every read of it builds a sorted tree of all its
+    /// names (the pool is read every few messages); a one-block directory
+    /// is read as it lies.
+    public static let capacity = 240
 
     /// The spare file's name: its inode number in hex.
     static func name(inode: UInt64) -> String { String(inode, radix: 16) }
@@ -85,7 +90,7 @@ public final class SpareFileKeeper {
 
     /// How many entries `path` holds; nil when it cannot be read.
     static func count(_ path: String) -> Int? {
-        guard let dir = opendir(path) else { return nil }
+        guard let dir = DirectoryReader.open(path) else { return nil }
         defer { closedir(dir) }
         var n = 0
         while let entry = readdir(dir) {
@@ -158,7 +163,7 @@ enum SpareFileTaker {
     /// names parsed in place: no string per directory entry); false when
     /// there is none.
     private static func refill(_ spare: String) -> Bool {
-        guard let dir = opendir(spare) else { return false }
+        guard let dir = DirectoryReader.open(spare) else { return false }
         defer { closedir(dir) }
         var seen: UInt64 = 0
         names.removeAll(keepingCapacity: true)

@@ -26,7 +26,7 @@ func scanMaildrop(_ bytes: [UInt8], _ context: ServiceContext) {
     let config = context.config
     let queue = QueueDirectory(config: config)
     let directory = queue.path + "/maildrop"
-    guard let dir = opendir(directory) else {
+    guard let dir = DirectoryReader.open(directory) else {
         MailLog.warning("open directory \(directory): \(SystemError())")
         return
     }

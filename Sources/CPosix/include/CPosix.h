@@ -18,6 +18,9 @@ int posthorn_listener_wait(int epoll_fd, int watch_fd, int timeout);
  * directory (the flag's value differs between architectures). -1 with
  * errno set when the file system or kernel cannot. */
 int posthorn_open_tmpfile(const char *directory, unsigned int mode);
+/* A directory opened for reading, without access-time updates when the
+ * caller owns it (O_NOATIME), else plainly; -1 and errno on failure. */
+int posthorn_open_directory(const char *path);
 /* accept4(listener, NULL, NULL, SOCK_CLOEXEC): the new connection is
  * close-on-exec and blocking (Linux does not carry the listener's
  * O_NONBLOCK over) in one call. */
