@@ -29,8 +29,11 @@ final class CleanupSession {
     var envelope = CleanupEnvelope()
     var seenRecipients = Set<String>()
     var lastRecipient: String?
-    /// A message went into incoming/: qmgr is woken once the client has
-    /// its answer (the wakeup is off the client's path).
+    /// A message went into incoming/: qmgr is woken before the client has
+    /// its answer. (Answering first let clients outrun deliveries under
+    /// load: the active queue grew to thousands of messages, the spare
+    /// pool ran dry and cleanup created files again; see
+    /// docs/PERFORMANCE.md.)
     var wakeQmgr = false
 
     /// The one connection to qmgr's trigger endpoint this process keeps.
@@ -68,14 +71,13 @@ final class CleanupSession {
             w.abort()
             return
         }
-        _ = try? AttributeCodec.write(reply, to: stream)
         if wakeQmgr {
-            try? stream.flush()
             let channel = Self.qmgrChannel?.path == settings.qmgrTrigger ? Self.qmgrChannel!
                 : TriggerChannel(path: settings.qmgrTrigger)
             Self.qmgrChannel = channel
             channel.wakeup()
         }
+        _ = try? AttributeCodec.write(reply, to: stream)
     }
 
     private func readList() throws(CleanupFailure) -> AttributeList {

@@ -20,9 +20,9 @@
 // delay_warning_time), writes the file with QueueFileWriter (fsync, then
 // rename) and only then tells the client; HOLD commits the file into
 // `hold`. The client's own actions (smtpd access maps: HOLD, DISCARD,
-// FILTER, REDIRECT, BCC) come with the end of the message. Once the client
-// has its answer it wakes qmgr (public/$queue_service_name, "W", never
-// blocking; one connection kept open for the process's life). A message
+// FILTER, REDIRECT, BCC) come with the end of the message. Then it wakes
+// qmgr (public/$queue_service_name, "W", never blocking; one connection
+// kept open for the process's life) and answers the client. A message
 // rejected for a client with the bounce flag (pickup) is returned to its
 // sender: bounce/QID gets every recipient, `QID: to=<r>, relay=none, ...,
 // status=bounced (reason)` is logged, the bounce service
