@@ -51,7 +51,7 @@ public enum MailLog {
     nonisolated(unsafe) public static var alsoStandardError = false
     /// `-v` count; `debug` lines are written only when it is positive.
     nonisolated(unsafe) public static var verbose = 0
-    nonisolated(unsafe) private static var datagramSocket: Int32 = -1
+    nonisolated(unsafe) static var datagramSocket: Int32 = -1
     nonisolated(unsafe) private static var hostLabel = "localhost"
     /// Set by commands (postfix, postlog): when postlogd cannot be reached,
     /// append to maillog_file directly, as Postfix's commands do while the
@@ -175,12 +175,14 @@ public enum MailLog {
     /// Logs and exits with status 1, as Postfix's msg_fatal.
     public static func fatal(_ text: String) -> Never {
         log(.fatal, text)
+        flushDeferred()
         exit(1)
     }
 
     /// Logs and aborts (a bug), as Postfix's msg_panic.
     public static func panic(_ text: String) -> Never {
         log(.panic, text)
+        flushDeferred()
         abort()
     }
 
@@ -225,6 +227,7 @@ public enum MailLog {
 
     private static func sendDatagram(_ line: String, to path: String) {
         var line = line
+        if deferWhenBusy && sendWithoutWaiting(line, to: path) { return }
         var sent = -1
         // Twice at most: a postlogd restarted since the connect has a new
         // socket under the same name (the old one refuses).

@@ -237,6 +237,10 @@ final class QueueManager {
         if let held { fds.append(pollfd(fd: held, events: Int16(POLLIN), revents: 0)) }
         let agentFDs = Array(deliveries.keys)
         for fd in agentFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        // Log lines that postlogd had no room for: sent when it has.
+        MailLog.flushDeferred(wait: false)
+        let logFD = MailLog.deferredDescriptor
+        if let logFD { fds.append(pollfd(fd: logFD, events: Int16(POLLOUT), revents: 0)) }
         let now = EventLoop.now()
         var until = Double(settings.queueRunDelay) - (now - lastDeferredScan)
         if let wake = scheduler.wakeTime(now: now) { until = min(until, wake - now) }
@@ -255,6 +259,7 @@ final class QueueManager {
         for (i, fd) in agentFDs.enumerated() where fds[base + i].revents != 0 {
             readReplies(fd)
         }
+        if logFD != nil && fds[fds.count - 1].revents != 0 { MailLog.flushDeferred(wait: false) }
     }
 
     /// Reads the waiting triggers: what the fifo holds, or every

@@ -113,6 +113,9 @@ TriggerServer.run(program: "qmgr", handler: { bytes, context in
     let manager = QueueManager(settings: settings, directory: directory, rewrite: rewrite,
                                triggerFD: MasterProtocol.firstListenFD, triggerIsFifo: context.serviceType == "fifo",
                                hasMaster: fcntl(MasterProtocol.statusFD, F_GETFD) >= 0)
+    // Every delivery passes through this process: a log line never makes
+    // it wait for postlogd (Global's MailLogBacklog).
+    MailLog.deferWhenBusy = true
     manager.run(first: bytes)
 }, prepare: { context in
     // master.cf is outside the queue directory (and any chroot): read the
