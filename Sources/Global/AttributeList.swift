@@ -17,6 +17,10 @@ public struct AttributeList: Equatable, Sendable, CustomStringConvertible {
         a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 
+    public mutating func reserveCapacity(_ count: Int) {
+        pairs.reserveCapacity(count)
+    }
+
     public mutating func append(_ name: String, _ value: String) {
         pairs.append((name, value))
     }
@@ -96,6 +100,7 @@ public enum AttributeCodec {
     /// Reads one list from `stream`.
     public static func read(from stream: Stream) throws(AttributeError) -> AttributeList {
         var list = AttributeList()
+        list.reserveCapacity(8)
         while true {
             // Strings are made from the stream's buffer in place (names and
             // short values are small strings: no allocation at all).

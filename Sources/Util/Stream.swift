@@ -183,7 +183,11 @@ public final class Stream {
     }
 
     public func write(_ text: String) {
-        output.append(contentsOf: text.utf8)
+        // A contiguous copy (memcpy) where the string has one, instead of
+        // appending its UTF-8 view element by element.
+        if text.utf8.withContiguousStorageIfAvailable({ output.append(contentsOf: $0) }) == nil {
+            output.append(contentsOf: text.utf8)
+        }
     }
 
     /// False once `fd` turned out not to be a socket.

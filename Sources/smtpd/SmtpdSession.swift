@@ -781,7 +781,7 @@ final class SmtpdSession {
 
     /// Quotes a local part that needs it (RFC 5321 dot-atom or quoted string).
     static func quoteLocal(_ address: String) -> String {
-        guard let at = address.lastIndex(of: "@") else { return address }
+        guard let at = address.utf8.lastIndex(of: 0x40) else { return address }
         let local = address[..<at]
         // Bytes: a Character search per character was most of the
         // Received: header's cost.
