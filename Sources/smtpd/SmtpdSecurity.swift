@@ -310,6 +310,7 @@ extension SmtpdSession {
     }
 
     func authCommand(_ rest: Substring) throws(TransportError) -> Bool {
+        if authRateExceeded() { return false }
         guard security.settings.saslEnabled, let auth = security.authenticator,
               !(security.settings.authOnly && !security.active) else {
             error("503 5.5.1 Error: authentication not enabled")

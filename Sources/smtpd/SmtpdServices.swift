@@ -68,6 +68,8 @@ protocol SmtpdRateLimiter: AnyObject {
     func disconnect(_ ident: String)
     func message(_ ident: String) -> Int?
     func recipient(_ ident: String) -> Int?
+    /// Counts one AUTH command; the client's AUTH rate.
+    func auth(_ ident: String) -> Int?
 }
 
 final class AnvilRateLimiter: SmtpdRateLimiter {
@@ -79,5 +81,6 @@ final class AnvilRateLimiter: SmtpdRateLimiter {
     func disconnect(_ ident: String) { try? client.disconnect(ident: ident) }
     func message(_ ident: String) -> Int? { try? client.message(ident: ident) }
     func recipient(_ ident: String) -> Int? { try? client.recipient(ident: ident) }
+    func auth(_ ident: String) -> Int? { try? client.auth(ident: ident) }
 }
 

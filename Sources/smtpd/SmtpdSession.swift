@@ -446,7 +446,7 @@ final class SmtpdSession {
     private lazy var limitsApply: Bool = {
         guard limiter != nil else { return false }
         let any = settings.connectionCountLimit > 0 || settings.connectionRateLimit > 0
-            || settings.messageRateLimit > 0 || settings.recipientRateLimit > 0
+            || settings.messageRateLimit > 0 || settings.recipientRateLimit > 0 || settings.authRateLimit > 0
         return any && !eventLimitExempt()
     }()
 
@@ -464,6 +464,20 @@ final class SmtpdSession {
             return SmtpReply(421, "4.7.0", "\(settings.myhostname) Error: too many connections from \(peer.address)")
         }
         return nil
+    }
+
+    /// smtpd_client_auth_rate_limit: every AUTH command counts, before any
+    /// other check (even when AUTH is not offered), as Postfix 3.7's; a
+    /// client allowed to use XCLIENT is not limited. True when the command
+    /// was answered here.
+    func authRateExceeded() -> Bool {
+        guard limitsApply, settings.authRateLimit > 0,
+              !authorized(settings.xclientHosts, "smtpd_authorized_xclient_hosts"),
+              let rate = limiter?.auth(anvilIdent ?? AnvilClient.ident(service: settings.serviceName, client: peer.address)),
+              rate > settings.authRateLimit else { return false }
+        logWarning("AUTH command rate limit exceeded: \(rate) from \(client) for service \(settings.serviceName)")
+        error("450 4.7.1 Error: too many AUTH commands from \(peer.address)")
+        return true
     }
 
     // MARK: - HELO/EHLO

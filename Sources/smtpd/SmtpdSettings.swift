@@ -37,6 +37,7 @@ struct SmtpdSettings {
     var connectionRateLimit = 0
     var messageRateLimit = 0
     var recipientRateLimit = 0
+    var authRateLimit = 0
     var eventLimitExceptions = ""
     var receiveOverrideOptions = ""
     /// The cleanup flags receive_override_options asks for, parsed once.
@@ -94,6 +95,7 @@ struct SmtpdSettings {
         connectionRateLimit = Int(c.value("smtpd_client_connection_rate_limit")) ?? 0
         messageRateLimit = Int(c.value("smtpd_client_message_rate_limit")) ?? 0
         recipientRateLimit = Int(c.value("smtpd_client_recipient_rate_limit")) ?? 0
+        authRateLimit = Int(c.value("smtpd_client_auth_rate_limit")) ?? 0
         eventLimitExceptions = c.value("smtpd_client_event_limit_exceptions")
         receiveOverrideOptions = c.value("receive_override_options")
         cleanupFlags = CleanupProtocol.Flags.external(receiveOverrideOptions: receiveOverrideOptions)
