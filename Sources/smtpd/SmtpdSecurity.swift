@@ -309,10 +309,22 @@ extension SmtpdSession {
         return false
     }
 
+    /// SASL is on for this session (Postfix's smtpd_sasl_is_active): AUTH
+    /// is accepted, MAIL FROM's AUTH= is kept.
+    var saslActive: Bool {
+        security.settings.saslEnabled && security.authenticator != nil && !(security.settings.authOnly && !security.active)
+    }
+
+    /// Postfix's printable(): control characters become `?` (command
+    /// lines are valid UTF-8 by now, and UTF-8 stays as it is).
+    static func printable(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
+        return String(decoding: text.utf8.map { $0 < 0x20 || $0 == 0x7F ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
+    }
+
     func authCommand(_ rest: Substring) throws(TransportError) -> Bool {
         if authRateExceeded() { return false }
-        guard security.settings.saslEnabled, let auth = security.authenticator,
-              !(security.settings.authOnly && !security.active) else {
+        guard saslActive, let auth = security.authenticator else {
             error("503 5.5.1 Error: authentication not enabled")
             return false
         }

@@ -51,6 +51,10 @@ final class SmtpdSession {
     private var accessDenied: SmtpReply?
     private var xforward: [String: String] = [:]
     var saslUsername: String?
+    /// MAIL FROM's `AUTH=` value while SASL is on (not `<>`), for the
+    /// `client=` line and policy servers, as Postfix keeps it: raw, with
+    /// non-printable characters as `?`.
+    var saslSender: String?
     private var anvilIdent: String?
     var finished = false
     /// Stand-alone (`sendmail -bs` by a user other than mail_owner): no
@@ -125,6 +129,7 @@ final class SmtpdSession {
         f.helo = helo
         f.sender = sender
         f.saslUsername = saslUsername
+        f.saslSender = saslSender ?? ""
         f.pipelinedImproperly = improperPipelining
         f.commandName = stage
         // For policy servers (check_policy_service).
@@ -553,6 +558,8 @@ final class SmtpdSession {
         var newEnvid: String? = nil
         var newRet: Int? = nil
         var newEncoding: String? = nil
+        var newSaslSender: String? = nil
+        var sawAuth = false
         for p in parsed.parameters {
             let (key, value) = keyValue(p)
             switch key {
@@ -583,7 +590,12 @@ final class SmtpdSession {
                 }
                 newEnvid = decoded
             case "SMTPUTF8" where value == nil: break
-            case "AUTH" where value != nil: break
+            case "AUTH" where value != nil:
+                // Ignored unless SASL is on; then kept (Postfix 3.7).
+                guard saslActive else { break }
+                if sawAuth { error("503 5.5.4 Error: multiple AUTH= options"); return false }
+                sawAuth = true
+                if value! != "<>" { newSaslSender = Self.printable(String(value!)) }
             default:
                 error("555 5.5.4 Unsupported option: \(p)")
                 return false
@@ -614,6 +626,7 @@ final class SmtpdSession {
             return false
         }
         sender = parsed.address
+        saslSender = newSaslSender
         envid = newEnvid
         retFlags = newRet
         encoding = newEncoding
@@ -700,6 +713,7 @@ final class SmtpdSession {
                 return false
             }
             var line = "\(queueFile!.queueID): client=\(client)" + saslLogSuffix
+            if let s = saslSender { line += ", sasl_sender=\(s)" }
             if let name = xforward["NAME"], let addr = xforward["ADDR"] {
                 if let ident = xforward["IDENT"] { line += ", orig_queue_id=\(ident)" }
                 line += ", orig_client=\(name)[\(addr)]"
@@ -1169,6 +1183,7 @@ final class SmtpdSession {
     /// unfinished queue file is abandoned, and cleanup removes it.
     func mailReset() {
         sender = nil
+        saslSender = nil
         recipients.removeAll(keepingCapacity: true)
         queueFile = nil
         declaredSize = 0

@@ -473,6 +473,31 @@ def test_sender_login_mismatch_matches_postfix(env):
     assert ["553 5.7.1 <nobody@b.test>: Sender address rejected: not owned by user bob"] in replies
 
 
+def test_mail_auth_parameter_matches_postfix(env):
+    """MAIL FROM's AUTH= while SASL is on: kept as sent (no xtext decoding)
+    unless `<>`, logged as `sasl_sender=` on the client= line, a second
+    AUTH= refused; after a login the field follows sasl_username."""
+    def dialog(port):
+        c = Client(port)
+        c.cmd("EHLO client.example")
+        for params in ("AUTH=<x+2By@b.test>", "AUTH=<>", "AUTH=bare@b.test", "AUTH=<x@b.test> AUTH=<y@b.test>"):
+            c.cmd(f"MAIL FROM:<nobody@b.test> {params}")
+            c.cmd("RCPT TO:<x@relay.test>")
+            c.cmd("RSET")
+        c.cmd("AUTH PLAIN " + b64("\0bob\0hunter2"))
+        c.cmd("MAIL FROM:<shared@b.test> AUTH=<shared@b.test>")
+        c.cmd("RCPT TO:<x@relay.test>")
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = assert_same(env, dialog, service="login")
+    assert ["503 5.5.4 Error: multiple AUTH= options"] in replies
+    assert "QID: client=localhost[127.0.0.1], sasl_sender=<x+2By@b.test>" in log
+    assert "QID: client=localhost[127.0.0.1], sasl_sender=bare@b.test" in log
+    assert ("QID: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=bob, sasl_sender=<shared@b.test>"
+            in log)
+
+
 def test_cram_md5_with_random_challenge(env):
     # The challenge is random: compare only the shape, then answer it.
     for server in (env["oracle"], env["ours"]):
