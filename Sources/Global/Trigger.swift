@@ -15,12 +15,19 @@ public enum Trigger {
     public static func send(_ bytes: [UInt8], to path: String) -> Bool {
         // A socket first (qmgr's and pickup's usual endpoint): no stat per
         // trigger. Connecting to a fifo fails, and then it is opened as one.
-        if let fd = try? Socket.connectUnix(path) {
+        // A non-blocking connect: when the server does not accept (killed
+        // and throttled by master, its backlog full) the wakeup is dropped
+        // at once rather than holding the sender (sendmail, cleanup) until
+        // it comes back; it scans its queue when it starts anyway.
+        do {
+            let fd = try Socket.connectUnix(path, nonBlocking: true)
             defer { close(fd) }
             // Never blocks, and a listener that went away is a failed send,
             // not SIGPIPE.
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             return n == bytes.count
+        } catch {
+            if error.code == EAGAIN { return false }
         }
         var info = stat()
         guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFIFO else { return false }

@@ -23,8 +23,11 @@ public final class TriggerChannel {
     public func send(_ byte: UInt8) -> Bool {
         for _ in 0..<2 {
             if fd < 0 {
-                guard let connected = try? Socket.connectUnix(path) else { return Trigger.send([byte], to: path) }
-                fd = connected
+                // Non-blocking (see Trigger.send): a server that is not
+                // accepting never holds this process.
+                do { fd = try Socket.connectUnix(path, nonBlocking: true) } catch {
+                    return error.code == EAGAIN ? false : Trigger.send([byte], to: path)
+                }
             }
             var value = byte
             let n = Glibc.send(fd, &value, 1, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))

@@ -22,8 +22,13 @@ public enum Socket {
     }
 
     /// Connects to the UNIX-domain stream socket at `path`.
-    public static func connectUnix(_ path: String) throws(SystemError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// With `nonBlocking`, a listener whose backlog is full (its server
+    /// is not accepting: dead, or throttled by master) is an immediate
+    /// EAGAIN instead of a wait, and the descriptor stays non-blocking
+    /// (one-byte triggers: Trigger, TriggerChannel).
+    public static func connectUnix(_ path: String, nonBlocking: Bool = false) throws(SystemError) -> Int32 {
+        let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = socket(AF_UNIX, flags, 0)
         guard fd >= 0 else { throw SystemError() }
         var address = try unixAddress(path, fd: fd)
         let rc = withUnsafePointer(to: &address) {

@@ -46,3 +46,24 @@ def test_kept_connection_survives_a_qmgr_restart(inst):
     assert wait_for(lambda: len(removed(inst)) == 4, 10), inst.logs()
     assert child_pid(inst.proc.pid, "cleanup") == cleanup, "the same cleanup process took all four"
     assert re.search(rf"postfix/qmgr\[(?!{qmgr}\])\d+\]: [0-9A-F]+: removed$", inst.maillog(), re.M)
+
+
+def test_sendmail_does_not_wait_for_a_pickup_that_does_not_accept(inst):
+    """A trigger is a non-blocking connect: while pickup does not accept
+    (stopped here; killed and throttled by master in real life) the
+    listener's backlog (100) fills with wakeups, and later senders drop
+    theirs instead of waiting in connect(). Nothing is lost: pickup reads
+    maildrop when it runs again."""
+    r = inst.sendmail(["-f", "s@example.com", "r@example.org"], "Subject: first\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: len(removed(inst)) == 1, 10), inst.logs()
+    pickup = child_pid(inst.proc.pid, "pickup")
+    assert pickup
+    os.kill(pickup, signal.SIGSTOP)
+    try:
+        for n in range(130):
+            r = inst.sendmail(["-f", "s@example.com", "r@example.org"], f"Subject: held {n}\n\nbody\n", timeout=15)
+            assert r.returncode == 0, (n, r.stderr)
+    finally:
+        os.kill(pickup, signal.SIGCONT)
+    assert wait_for(lambda: len(removed(inst)) == 131, 60), inst.logs()[-3000:]
