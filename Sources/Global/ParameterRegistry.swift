@@ -16,9 +16,9 @@ public enum ParameterRegistry {
         var high = specs.count
         var key = name
         // One byte-wise three-way comparison per step (names are ASCII, so
-        // byte order is String order): String's == and < were two calls
-        // into the generic comparison each, about a sixth of a daemon's
-        // start-up instructions.
+        // byte order is String order) instead of String's == and <, two
+        // calls into the generic comparison (smtpd's start-up: 3.44 to
+        // 3.31 million instructions; building the table once is the rest).
         return key.withUTF8 { (k: UnsafeBufferPointer<UInt8>) -> ParameterSpec? in
             while low < high {
                 let middle = (low + high) / 2
