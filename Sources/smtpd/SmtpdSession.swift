@@ -832,6 +832,13 @@ final class SmtpdSession {
         var a: [QueueAttribute] = []
         if let id = queueFile?.queueID { a.append(QueueAttribute("log_ident", id)) }
         a.append(QueueAttribute("rewrite_context", localRewriteClient ? "local" : "remote"))
+        // As Postfix: the login travels with the message (queue file
+        // attributes, which postcat shows and delivery agents may use).
+        if let u = saslUsername {
+            a.append(QueueAttribute("sasl_method", security.saslMethod ?? "XCLIENT"))
+            a.append(QueueAttribute("sasl_username", u))
+        }
+        if let s = saslSender { a.append(QueueAttribute("sasl_sender", s)) }
         let logName = xforward["NAME"] ?? peer.name
         let logAddr = xforward["ADDR"] ?? peer.address
         let logPort = xforward["PORT"] ?? peer.port

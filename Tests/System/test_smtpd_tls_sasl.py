@@ -708,6 +708,45 @@ def test_smtplib_starttls_login_received_header_matches_postfix(env):
     assert "with ESMTPSA id QID" in headers[1]
 
 
+def named_attributes(postcat_text: str) -> list[str]:
+    """The queue file's named attributes (postcat's `named_attribute:`
+    lines), in order, with values that differ per run masked."""
+    out = []
+    for line in postcat_text.splitlines():
+        m = re.match(r"named_attribute: (\w+)=(.*)", line)
+        if not m:
+            continue
+        name, value = m.groups()
+        if name in ("client_port", "log_client_port", "log_ident", "server_port"):
+            value = "*"
+        out.append(f"{name}={value}")
+    return out
+
+
+def test_authenticated_message_carries_the_login_like_postfix(env):
+    """After AUTH, the queue file holds sasl_method, sasl_username and the
+    MAIL FROM AUTH= sender, where and as Postfix writes them."""
+    attributes = []
+    for server in (env["oracle"], env["ours"]):
+        marker = f"sasl-attrs-{server.ports['smtp']}"
+        c = Client(server.ports["smtp"])
+        c.cmd("EHLO client.example")
+        c.starttls()
+        c.cmd("EHLO client.example")
+        assert c.cmd("AUTH PLAIN " + b64("\0alice@example.test\0secret1")) == ["235 2.7.0 Authentication successful"]
+        assert c.cmd("MAIL FROM:<hold@b.test> AUTH=<hold@b.test>") == ["250 2.1.0 Ok"]
+        assert c.cmd("RCPT TO:<x@relay.test>") == ["250 2.1.5 Ok"]
+        c.cmd("DATA")
+        assert c.send(f"Subject: {marker}\r\n\r\nbody\r\n.\r\n".encode())[0].startswith("250 2.0.0 Ok: queued as")
+        c.cmd("QUIT")
+        c.close()
+        attributes.append(named_attributes(server.postcat(hold_qid(server, marker))))
+    assert attributes[1] == attributes[0], "\n".join(attributes[1]) + "\n--\n" + "\n".join(attributes[0])
+    assert "sasl_method=PLAIN" in attributes[1]
+    assert "sasl_username=alice@example.test" in attributes[1]
+    assert "sasl_sender=<hold@b.test>" in attributes[1]
+
+
 def test_helo_after_starttls_received_header_matches_postfix(env):
     headers = []
     for server in (env["oracle"], env["ours"]):
