@@ -100,7 +100,11 @@ final class SmtpdSession {
     // MARK: - Replies and logs
 
     func reply(_ line: String) {
-        output.append(line)
+        if settings.replyShaper.isActive {
+            for l in settings.replyShaper.shape(line, macro: footerMacro, warn: logWarning) { output.append(l) }
+        } else {
+            output.append(line)
+        }
         // As Postfix: a 421 or 521 reply ends the session.
         if line.hasPrefix("421") || line.hasPrefix("521") { finished = true }
     }
@@ -166,13 +170,14 @@ final class SmtpdSession {
             switch line {
             case .warning(let w): logWarning(w)
             case .event(let e):
-                logInfo("\(queueFile?.queueID ?? "NOQUEUE"): \(e.action): \(stage) from \(client): \(e.text);\(context(recipient: recipient, sender: sender))")
+                let text = e.action == "reject_warning" ? settings.replyShaper.logged(e.text) : e.text
+                logInfo("\(queueFile?.queueID ?? "NOQUEUE"): \(e.action): \(stage) from \(client): \(text);\(context(recipient: recipient, sender: sender))")
             }
         }
     }
 
     private func logReject(_ r: SmtpReply, recipient: String?, sender: String? = nil) {
-        logInfo("\(queueFile?.queueID ?? "NOQUEUE"): reject: \(stage) from \(client): \(r);\(context(recipient: recipient, sender: sender))")
+        logInfo("\(queueFile?.queueID ?? "NOQUEUE"): reject: \(stage) from \(client): \(settings.replyShaper.logged(r.description));\(context(recipient: recipient, sender: sender))")
     }
 
     /// Logs the events of `outcome`, merges its actions, and returns its reject.

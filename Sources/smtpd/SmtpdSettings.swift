@@ -60,6 +60,8 @@ struct SmtpdSettings {
     var junkCommandLimit = 100
     /// The type:table entries of smtpd_forbidden_commands, opened once.
     var forbiddenTables: [String: LookupTable] = [:]
+    /// Reject footers and soft_bounce (SmtpdReplyShaper).
+    var replyShaper = SmtpdReplyShaper()
 
     init() {}
 
@@ -112,6 +114,7 @@ struct SmtpdSettings {
                                                    context: TableContext(config: c))
         recipientOvershootLimit = context.integer("smtpd_recipient_overshoot_limit")
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
+        replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
     }
 
     /// The type:table entries of a string list, opened (a table that
