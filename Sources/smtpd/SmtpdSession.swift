@@ -317,6 +317,10 @@ final class SmtpdSession {
             }
             // Postfix reads a command as a C string: a NUL ends it.
             if let nul = bytes.firstIndex(of: 0) { bytes.removeSubrange(nul...) }
+            if let filter = settings.commandFilter,
+               let replaced = filter.replacement(for: bytes, client: client, log: logInfo, warn: logWarning) {
+                bytes = replaced
+            }
             if settings.smtputf8Enable && !SmtpdCommand.isValidUTF8(bytes) {
                 error("500 5.5.2 Error: bad UTF-8 syntax")
                 continue

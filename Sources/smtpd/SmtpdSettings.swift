@@ -62,6 +62,8 @@ struct SmtpdSettings {
     var forbiddenTables: [String: LookupTable] = [:]
     /// Reject footers and soft_bounce (SmtpdReplyShaper).
     var replyShaper = SmtpdReplyShaper()
+    /// smtpd_command_filter, opened once.
+    var commandFilter: SmtpdCommandFilter?
 
     init() {}
 
@@ -115,6 +117,7 @@ struct SmtpdSettings {
         recipientOvershootLimit = context.integer("smtpd_recipient_overshoot_limit")
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
+        commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
     }
 
     /// The type:table entries of a string list, opened (a table that
