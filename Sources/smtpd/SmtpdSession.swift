@@ -45,7 +45,9 @@ final class SmtpdSession {
     /// RCPTs refused by smtpd_recipient_limit in this transaction.
     private var rcptOvershoot = 0
     /// DSN not announced (smtpd_discard_ehlo_keywords): its parameters are refused.
-    private var dsnDisabled: Bool { settings.discardEhloKeywords.contains("DSN") }
+    private var dsnDisabled: Bool { discardedKeywords.contains("DSN") }
+    /// EHLO keywords withheld from this client (SmtpdEhloDiscard).
+    private lazy var discardedKeywords: Set<String> = settings.ehloDiscard.keywords(for: peer.address, warn: logWarning)
     var stage = "CONNECT"
     private var improperPipelining = false
     private var accessDenied: SmtpReply?
@@ -511,7 +513,7 @@ final class SmtpdSession {
         words += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"]
         return words.filter { word in
             let key = word.split(separator: " ").first.map(String.init) ?? word
-            return !settings.discardEhloKeywords.contains(key)
+            return !discardedKeywords.contains(key)
         }
     }
 
@@ -541,6 +543,7 @@ final class SmtpdSession {
         if verb == "HELO" {
             reply("250 \(settings.myhostname)")
         } else {
+            if let line = SmtpdEhloDiscard.logLine(discardedKeywords) { logInfo(line) }
             let words = ehloKeywords()
             reply((words.isEmpty ? "250 " : "250-") + settings.myhostname)
             for (i, w) in words.enumerated() { reply((i == words.count - 1 ? "250 " : "250-") + w) }
@@ -963,7 +966,7 @@ final class SmtpdSession {
 
     private func bdatCommand(_ rest: Substring) throws(TransportError) -> Bool {
         // CHUNKING not announced (smtpd_discard_ehlo_keywords): hang up.
-        if settings.discardEhloKeywords.contains("CHUNKING") {
+        if discardedKeywords.contains("CHUNKING") {
             error("521 5.5.1 Error: command not implemented")
             return false
         }
@@ -1038,7 +1041,7 @@ final class SmtpdSession {
     private func vrfyCommand(_ rest: Substring) -> Bool {
         if settings.disableVRFY { error("502 5.5.1 VRFY command is disabled"); return false }
         var words = rest.split(whereSeparator: SmtpdCommand.isSpace)
-        if settings.smtputf8Enable && !settings.discardEhloKeywords.contains("SMTPUTF8"),
+        if settings.smtputf8Enable && !discardedKeywords.contains("SMTPUTF8"),
            words.count > 1, words[words.count - 1].uppercased() == "SMTPUTF8" {
             words.removeLast()
         }

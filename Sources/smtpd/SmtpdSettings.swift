@@ -21,7 +21,7 @@ struct SmtpdSettings {
     var delayReject = true
     var strictEnvelopes = false
     var disableVRFY = false
-    var discardEhloKeywords: Set<String> = []
+    var ehloDiscard = SmtpdEhloDiscard()
     var forbidBareNewline = "no"
     var bareNewlineExclusions = ""
     var forbidUnauthPipelining = false
@@ -84,7 +84,7 @@ struct SmtpdSettings {
         delayReject = context.bool("smtpd_delay_reject")
         strictEnvelopes = context.bool("strict_rfc821_envelopes")
         disableVRFY = context.bool("disable_vrfy_command")
-        discardEhloKeywords = Set(c.value("smtpd_discard_ehlo_keywords").splitList().map { $0.uppercased() })
+        ehloDiscard = SmtpdEhloDiscard(config: c, tableContext: TableContext(config: c))
         forbidBareNewline = c.value("smtpd_forbid_bare_newline").lowercased()
         bareNewlineExclusions = c.value("smtpd_forbid_bare_newline_exclusions")
         forbidUnauthPipelining = c.bool("smtpd_forbid_unauth_pipelining")
