@@ -57,6 +57,40 @@ struct SmtpdPeer {
         peer.address = address
         peer.port = String(cString: serv)
         peer.isIPv6 = address.contains(":")
+        return named(peer, storage: &storage, length: length, resolveName: resolveName)
+    }
+
+    /// The client a PROXY header names (smtpd_upstream_proxy_protocol).
+    static func proxied(client: String, clientPort: String, server: String, serverPort: String,
+                        resolveName: Bool = true) -> SmtpdPeer {
+        var peer = SmtpdPeer()
+        peer.address = client
+        peer.port = clientPort
+        peer.serverAddress = server
+        peer.serverPort = serverPort
+        peer.isIPv6 = client.contains(":")
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        if peer.isIPv6 {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            _ = inet_pton(AF_INET6, client, &a.sin6_addr)
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: &a) { dst.copyMemory(from: $0) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            _ = inet_pton(AF_INET, client, &a.sin_addr)
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: &a) { dst.copyMemory(from: $0) } }
+        }
+        return named(peer, storage: &storage, length: length, resolveName: resolveName)
+    }
+
+    /// Fills in the names of `peer` (whose address is `storage`).
+    private static func named(_ peer: SmtpdPeer, storage: inout sockaddr_storage, length: socklen_t, resolveName: Bool) -> SmtpdPeer {
+        var peer = peer
+        let address = peer.address
         guard resolveName else {
             peer.name = "unknown"
             peer.reverseName = "unknown"

@@ -45,6 +45,8 @@ final class SmtpdSession {
     /// RCPTs refused by smtpd_recipient_limit in this transaction.
     private var rcptOvershoot = 0
     /// DSN not announced (smtpd_discard_ehlo_keywords): its parameters are refused.
+    /// The PROXY header (smtpd_upstream_proxy_protocol) was missing or bad.
+    var proxyFailed = false
     private var dsnDisabled: Bool { discardedKeywords.contains("DSN") }
     /// EHLO keywords withheld from this client (SmtpdEhloDiscard).
     private lazy var discardedKeywords: Set<String> = settings.ehloDiscard.keywords(for: peer.address, warn: logWarning)
@@ -248,6 +250,12 @@ final class SmtpdSession {
             if let ident = anvilIdent { limiter?.disconnect(ident) }
             mailReset()
             logInfo("disconnect from \(client)\(statistics)")
+        }
+        // smtpd_upstream_proxy_protocol: no usable PROXY header (logged).
+        if proxyFailed {
+            reply("421 4.3.0 \(settings.myhostname) Server local error")
+            try? output.flush()
+            return
         }
         if let r = connectionLimit() {
             reply(r)

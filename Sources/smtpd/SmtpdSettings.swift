@@ -64,6 +64,12 @@ struct SmtpdSettings {
     var replyShaper = SmtpdReplyShaper()
     /// smtpd_command_filter, opened once.
     var commandFilter: SmtpdCommandFilter?
+    /// smtpd_upstream_proxy_protocol ("haproxy" or empty) and its timeout.
+    var upstreamProxy = ""
+    var upstreamProxyTimeout: Int32 = 5
+    /// inet_protocols: which address families a PROXY header may name.
+    var ipv4Enabled = true
+    var ipv6Enabled = true
 
     init() {}
 
@@ -118,6 +124,12 @@ struct SmtpdSettings {
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
+        upstreamProxy = c.value("smtpd_upstream_proxy_protocol").trimmingPostfixSpace().lowercased()
+        upstreamProxyTimeout = Int32(clamping: max(1, context.seconds("smtpd_upstream_proxy_timeout")))
+        let protocols = c.value("inet_protocols").lowercased().splitList()
+        let all = protocols.contains("all")
+        ipv4Enabled = all || protocols.contains("ipv4")
+        ipv6Enabled = all || protocols.contains("ipv6")
     }
 
     /// The type:table entries of a string list, opened (a table that

@@ -87,13 +87,33 @@ final class SmtpdProcess {
     }
 
     func serve(_ stream: Util.Stream) {
-        let peer = standaloneIO ? SmtpdPeer.standalone() : SmtpdPeer.lookup(fd: stream.fd, resolveName: settings.peernameLookup)
+        var proxyFailed = false
+        let peer: SmtpdPeer
+        if standaloneIO {
+            peer = SmtpdPeer.standalone()
+        } else if !settings.upstreamProxy.isEmpty {
+            switch SmtpdProxyHeader.receive(fd: stream.fd, timeout: settings.upstreamProxyTimeout,
+                                            ipv4: settings.ipv4Enabled, ipv6: settings.ipv6Enabled) {
+            case .proxied(let client, let clientPort, let server, let serverPort, _):
+                peer = SmtpdPeer.proxied(client: client, clientPort: clientPort, server: server, serverPort: serverPort,
+                                         resolveName: settings.peernameLookup)
+            case .local:
+                peer = SmtpdPeer.lookup(fd: stream.fd, resolveName: settings.peernameLookup)
+            case .error(let reason):
+                MailLog.warning("haproxy read: " + reason)
+                proxyFailed = true
+                peer = SmtpdPeer.lookup(fd: stream.fd, resolveName: settings.peernameLookup)
+            }
+        } else {
+            peer = SmtpdPeer.lookup(fd: stream.fd, resolveName: settings.peernameLookup)
+        }
         let state = security.session()
         state.fd = stream.fd
         let transport = standaloneIO ? SocketTransport(input: 0, output: 1) : SocketTransport(fd: stream.fd)
         let session = SmtpdSession(settings: settings, engine: engine, queue: queue, limiter: limiter, peer: peer,
                                    transport: transport, security: state)
         session.standalone = standaloneUser
+        session.proxyFailed = proxyFailed
         session.run()
         state.connection?.shutdown()
     }
