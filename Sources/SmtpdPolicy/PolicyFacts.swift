@@ -77,5 +77,7 @@ public struct PolicyFacts: Sendable {
     }
 
     /// "name[address]" as logs and client replies show the client.
-    public var nameAddress: String { "\(clientName)[\(clientAddress)]" }
+    /// ":PORT" with smtpd_client_port_logging, else empty.
+    public var portSuffix = ""
+    public var nameAddress: String { "\(clientName)[\(clientAddress)]\(portSuffix)" }
 }

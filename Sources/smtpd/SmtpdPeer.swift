@@ -17,7 +17,9 @@ struct SmtpdPeer {
 
     /// The address as the Received header shows it ("IPv6:..." for IPv6).
     var rfcAddress: String { isIPv6 ? "IPv6:" + address : address }
-    var nameAddress: String { "\(name)[\(address)]" }
+    /// smtpd_client_port_logging: NAME[ADDR]:PORT in logs and replies.
+    var portLogging = false
+    var nameAddress: String { portLogging ? "\(name)[\(address)]:\(port)" : "\(name)[\(address)]" }
 
     /// The client of a stand-alone smtpd (`sendmail -bs`): standard input
     /// is no socket, so the client is localhost[127.0.0.1], as Postfix's.

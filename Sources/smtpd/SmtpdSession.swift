@@ -134,6 +134,7 @@ final class SmtpdSession {
         var f = PolicyFacts(clientName: peer.name, reverseClientName: peer.reverseName, clientAddress: peer.address)
         f.clientNameTemporary = peer.nameTemporary
         f.reverseNameTemporary = peer.reverseTemporary
+        if peer.portLogging { f.portSuffix = ":" + peer.port }
         f.helo = helo
         f.sender = sender
         f.saslUsername = saslUsername

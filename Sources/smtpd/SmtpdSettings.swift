@@ -66,6 +66,8 @@ struct SmtpdSettings {
     var commandFilter: SmtpdCommandFilter?
     /// smtpd_upstream_proxy_protocol ("haproxy" or empty) and its timeout.
     var upstreamProxy = ""
+    /// smtpd_client_port_logging.
+    var clientPortLogging = false
     var upstreamProxyTimeout: Int32 = 5
     /// inet_protocols: which address families a PROXY header may name.
     var ipv4Enabled = true
@@ -124,6 +126,7 @@ struct SmtpdSettings {
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
+        clientPortLogging = c.bool("smtpd_client_port_logging")
         upstreamProxy = c.value("smtpd_upstream_proxy_protocol").trimmingPostfixSpace().lowercased()
         upstreamProxyTimeout = Int32(clamping: max(1, context.seconds("smtpd_upstream_proxy_timeout")))
         let protocols = c.value("inet_protocols").lowercased().splitList()

@@ -88,7 +88,7 @@ final class SmtpdProcess {
 
     func serve(_ stream: Util.Stream) {
         var proxyFailed = false
-        let peer: SmtpdPeer
+        var peer: SmtpdPeer
         if standaloneIO {
             peer = SmtpdPeer.standalone()
         } else if !settings.upstreamProxy.isEmpty {
@@ -107,6 +107,7 @@ final class SmtpdProcess {
         } else {
             peer = SmtpdPeer.lookup(fd: stream.fd, resolveName: settings.peernameLookup)
         }
+        peer.portLogging = settings.clientPortLogging
         let state = security.session()
         state.fd = stream.fd
         let transport = standaloneIO ? SocketTransport(input: 0, output: 1) : SocketTransport(fd: stream.fd)
