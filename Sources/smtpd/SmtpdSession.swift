@@ -321,9 +321,11 @@ final class SmtpdSession {
                 while end == .truncated { (_, end) = try input.readLine(limit: settings.lineLimit) }
             }
             if end == .bareLF && settings.rejectsBareNewline && !bareNewlineExcluded() {
-                reply("521 5.5.2 \(settings.myhostname) Error: bare <LF> received")
+                // As Postfix 3.7.11 with smtpd_forbid_bare_newline = reject:
+                // the command is not run, and the session ends.
+                logInfo("\(queueFile?.queueID ?? "NOQUEUE"): reject: \(stage) from \(client): bare <LF> received;\(context(recipient: nil))")
+                reply(bareNewlineReply)
                 try output.flush()
-                logInfo("disallowed bare <LF> received from \(client) after \(stage)")
                 return
             }
             // Postfix reads a command as a C string: a NUL ends it.
@@ -898,17 +900,13 @@ final class SmtpdSession {
         let writer = startMessage()
         var framing = DataFraming()
         var bytes = 0
+        var bareNewline = false
         do {
             while true {
                 let (line, end) = try input.readLineSlice(limit: settings.lineLimit)
                 if framing.isEnd(line, end) { break }
-                if end == .bareLF && settings.rejectsBareNewline && !bareNewlineExcluded() {
-                    reply("521 5.5.2 \(settings.myhostname) Error: bare <LF> received")
-                    try output.flush()
-                    logInfo("disallowed bare <LF> received from \(client) after DATA")
-                    finished = true
-                    mailReset()
-                    return false
+                if end == .bareLF && !bareNewline && settings.rejectsBareNewline && !bareNewlineExcluded() {
+                    bareNewline = true
                 }
                 let content = framing.content(line, end)
                 bytes += line.count + (end == .truncated ? 0 : 2)
@@ -921,7 +919,21 @@ final class SmtpdSession {
             stage = "DATA (\(bytes) bytes)"
             throw error
         }
+        if bareNewline {
+            // As Postfix 3.7.11 with smtpd_forbid_bare_newline = reject: the
+            // message is read to its end, then refused; the session goes on.
+            stage = "END-OF-MESSAGE"
+            logInfo("\(queueFile?.queueID ?? "NOQUEUE"): reject: END-OF-MESSAGE from \(client): bare <LF> received;\(context(recipient: recipients.count == 1 ? recipients[0].address : nil))")
+            error(bareNewlineReply)
+            mailReset()
+            return false
+        }
         return finishMessage(writer)
+    }
+
+    /// The reply to a bare <LF> under smtpd_forbid_bare_newline = reject.
+    private var bareNewlineReply: String {
+        "\(settings.bareNewlineRejectCode) 5.5.2 \(settings.myhostname) Error: bare <LF> received"
     }
 
     /// End-of-data restrictions, the cleanup verdict, and the reply.

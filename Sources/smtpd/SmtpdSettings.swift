@@ -24,6 +24,7 @@ struct SmtpdSettings {
     var ehloDiscard = SmtpdEhloDiscard()
     var forbidBareNewline = "no"
     var bareNewlineExclusions = ""
+    var bareNewlineRejectCode = 550
     var forbidUnauthPipelining = false
     var rejectUnlistedRecipient = true
     var rejectUnlistedSender = false
@@ -95,6 +96,7 @@ struct SmtpdSettings {
         ehloDiscard = SmtpdEhloDiscard(config: c, tableContext: TableContext(config: c))
         forbidBareNewline = c.value("smtpd_forbid_bare_newline").lowercased()
         bareNewlineExclusions = c.value("smtpd_forbid_bare_newline_exclusions")
+        bareNewlineRejectCode = Int(c.value("smtpd_forbid_bare_newline_reject_code")) ?? 550
         forbidUnauthPipelining = c.bool("smtpd_forbid_unauth_pipelining")
         rejectUnlistedRecipient = c.bool("smtpd_reject_unlisted_recipient")
         rejectUnlistedSender = c.bool("smtpd_reject_unlisted_sender")
@@ -169,5 +171,7 @@ struct SmtpdSettings {
     /// Bare <LF> handling: "yes"/"reject" refuse it, anything else
     /// (no, normalize) accepts it as a line end. End-of-data is always
     /// only <CR><LF>.<CR><LF>.
-    var rejectsBareNewline: Bool { forbidBareNewline == "yes" || forbidBareNewline == "reject" }
+    /// Postfix 3.7.11: only "reject" refuses a bare <LF> ("yes" is an
+    /// alias of "normalize").
+    var rejectsBareNewline: Bool { forbidBareNewline == "reject" }
 }
