@@ -769,10 +769,17 @@ final class SmtpdSession {
                 if let r = combined.reply { logReject(r, recipient: recipient); return r }
             }
         }
-        for stage in [PolicyStage.relay, .recipient] {
+        // Both lists run unless one rejects; which goes first is
+        // smtpd_relay_before_recipient_restrictions.
+        let order: [PolicyStage] = settings.relayBeforeRecipient ? [.relay, .recipient] : [.recipient, .relay]
+        for stage in order {
             let o = policyCheck(stage, facts: f)
-            if let r = absorb(o, recipient: recipient) { return r }
-            if stage == .recipient, o.decision == .dunno || o.decision == .permit { break }
+            if let r = absorb(o, recipient: recipient) {
+                if stage == .recipient && settings.relayOrderFromCompatibility {
+                    logInfo("using backwards-compatible default setting smtpd_relay_before_recipient_restrictions=no to reject recipient \"\(recipient)\" from client \"\(client)\"")
+                }
+                return r
+            }
         }
         if settings.rejectUnlistedRecipient && !settings.noUnknownRecipientChecks {
             if let r = absorb(unlistedCheck(recipient, sender: false), recipient: recipient) { return r }

@@ -69,6 +69,10 @@ struct SmtpdSettings {
     var upstreamProxy = ""
     /// smtpd_client_port_logging.
     var clientPortLogging = false
+    /// smtpd_relay_before_recipient_restrictions, and whether "no" comes
+    /// from the compatibility_level default (then Postfix notes each reject).
+    var relayBeforeRecipient = true
+    var relayOrderFromCompatibility = false
     var upstreamProxyTimeout: Int32 = 5
     /// inet_protocols: which address families a PROXY header may name.
     var ipv4Enabled = true
@@ -129,6 +133,9 @@ struct SmtpdSettings {
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
         clientPortLogging = c.bool("smtpd_client_port_logging")
+        relayBeforeRecipient = c.bool("smtpd_relay_before_recipient_restrictions")
+        let relayOrder = "smtpd_relay_before_recipient_restrictions"
+        relayOrderFromCompatibility = !relayBeforeRecipient && c.overrides[relayOrder] == nil && c.main.values[relayOrder] == nil
         upstreamProxy = c.value("smtpd_upstream_proxy_protocol").trimmingPostfixSpace().lowercased()
         upstreamProxyTimeout = Int32(clamping: max(1, context.seconds("smtpd_upstream_proxy_timeout")))
         let protocols = c.value("inet_protocols").lowercased().splitList()
