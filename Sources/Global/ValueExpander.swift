@@ -321,6 +321,14 @@ public struct ValueExpander {
 
 /// Postfix compatibility levels: "0", "1", "2", "3.6", "3.6.1".
 public enum CompatibilityLevel {
+    /// The level of Postfix 3.7's newest default changes.
+    public static let current = "3.6"
+
+    /// True when `level` (main.cf's compatibility_level) keeps older defaults.
+    public static func isBelowCurrent(_ level: String) -> Bool {
+        compare(level.isEmpty ? "0" : level, current) < 0
+    }
+
     /// Compares two levels component by component; -1, 0 or 1.
     public static func compare(_ a: String, _ b: String) -> Int {
         let x = a.split(separator: ".").map { Int($0) ?? 0 }

@@ -70,6 +70,15 @@ do {
 MailLog.verbose = verbose
 ScriptLog.configure(config)
 ScriptLog.commandTag = config.value("syslog_name").isEmpty ? "postfix" : config.value("syslog_name")
+// As Postfix 3.7: below the newest compatibility level every command says
+// so (log, and standard error on a terminal), whatever main.cf sets.
+if CompatibilityLevel.isBelowCurrent(config.value("compatibility_level")) {
+    for line in ["Postfix is using backwards-compatible default settings",
+                 "See http://www.postfix.org/COMPATIBILITY_README.html for details",
+                 "To disable backwards compatibility use \"postconf compatibility_level=\(CompatibilityLevel.current)\" and \"postfix reload\""] {
+        ScriptLog.log(.info, line, tag: ScriptLog.commandTag)
+    }
+}
 let queueDirectory = config.value("queue_directory")
 guard chdir(queueDirectory) == 0 else {
     ScriptLog.commandFatal("chdir(\(queueDirectory)): \(SystemError())")

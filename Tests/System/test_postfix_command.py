@@ -305,3 +305,50 @@ def test_start_fg_logs_to_stdout_and_stops_on_sigterm():
             proc.kill()
             proc.wait()
         inst.cleanup()
+
+
+def tty_output(argv: list[str], timeout=20) -> tuple[int, str]:
+    """Runs argv with standard error on a pseudo-terminal; (rc, stderr)."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        rc = proc.wait(timeout=timeout)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return rc, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    finally:
+        os.close(leader)
+
+
+@pytest.mark.parametrize("level", ["0", "2", "3.6"])
+def test_compatibility_level_notice_matches_postfix(level, tmp_path):
+    """Below compatibility level 3.6 every postfix command says it runs with
+    backwards-compatible defaults (terminal and log), before anything else;
+    compared with Debian's postfix on the same main.cf (whose queue
+    directory is missing, so both stop right after)."""
+    oracle = Path("/usr/sbin/postfix")
+    if not oracle.exists():
+        pytest.fail("Debian's postfix is not installed (scripts/test.sh installs it)", pytrace=False)
+    outputs = []
+    for name, program in (("oracle", str(oracle)), ("ours", str(BIN / "postfix"))):
+        etc = tmp_path / name
+        etc.mkdir()
+        (etc / "main.cf").write_text(f"queue_directory = {tmp_path}/missing-queue\n"
+                                     f"maillog_file = {etc}/maillog\nmaillog_file_prefixes = {tmp_path}\n"
+                                     f"compatibility_level = {level}\n")
+        (etc / "master.cf").write_text("")
+        rc, err = tty_output([program, "-c", str(etc), "check"])
+        logged = [LINE.match(l) for l in (etc / "maillog").read_text().splitlines()] if (etc / "maillog").exists() else []
+        outputs.append((rc, err, [f"{m.group(2)}: {m.group(4)}" for m in logged if m]))
+    assert outputs[1] == outputs[0]
+    notice = "postfix: Postfix is using backwards-compatible default settings"
+    assert (notice in outputs[1][1]) == (level != "3.6")
+    assert (notice in outputs[1][2]) == (level != "3.6")
