@@ -12,8 +12,10 @@ import Glibc
 public enum DNSLookupResult: Equatable, Sendable {
     /// Records of the type asked for (CNAME chains followed by the server).
     case found([DNSRecord])
-    /// NXDOMAIN, or the name exists without records of the type.
+    /// NXDOMAIN.
     case notFound
+    /// The name exists without records of the type.
+    case noData
     /// No usable answer (timeout, SERVFAIL, malformed or truncated reply).
     case temporaryFailure(String)
 }
@@ -86,7 +88,7 @@ public final class DNSResolver: DNSLookup {
                     case .noError:
                         if response.truncated { lastError = "truncated reply"; continue }
                         let records = response.answers.filter { $0.type == type.rawValue }
-                        return records.isEmpty ? .notFound : .found(records)
+                        return records.isEmpty ? .noData : .found(records)
                     case .nameError: return .notFound
                     default: lastError = "Host not found, try again"
                     }

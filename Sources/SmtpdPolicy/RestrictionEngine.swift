@@ -4,7 +4,8 @@
 // (OK, REJECT, DEFER, DUNNO, nnn text, HOLD, DISCARD, FILTER, REDIRECT,
 // PREPEND, BCC, WARN, INFO, or more restrictions), restriction classes
 // expand to their lists; policy servers (PolicyServiceCheck) and DNS lists
-// (RblChecks) plug in here. Facts in (PolicyFacts), verdict out
+// (RblChecks), the session checks (SessionRestrictions) and the MX/NS/A
+// access checks (ServerAccessChecks) plug in here. Facts in (PolicyFacts), verdict out
 // (PolicyOutcome); the protocol and the logging context stay in smtpd.
 import Glibc
 import Util
@@ -14,7 +15,7 @@ import DNS
 
 public final class RestrictionEngine {
     public let settings: PolicySettings
-    private let environment: PolicyEnvironment
+    let environment: PolicyEnvironment
     private let tableContext: TableContext
     private var parsedLists: [String: [Restriction]] = [:]
     private var accessTables: [String: LookupTable] = [:]
@@ -87,6 +88,10 @@ public final class RestrictionEngine {
         /// postgrey answer DEFER_IF_PERMIT), applied when the stage ends.
         var deferIfPermit: SmtpReply?
         var deferIfReject: SmtpReply?
+        /// The "<name>" and class words of the access table whose answer is
+        /// being evaluated as restrictions (Postfix names replies after the
+        /// table's subject there, not after the stage); nil at top level.
+        var names: (name: String, kind: String)?
 
         /// The stage's verdict after the deferred DEFER_IF_* results.
         func finalDecision(_ decision: PolicyDecision) -> PolicyDecision {
@@ -148,22 +153,27 @@ public final class RestrictionEngine {
         }
     }
 
-    private func reject(_ code: Int, _ dsn: String, _ name: String, _ kind: String, _ text: String) -> PolicyDecision {
+    func reject(_ code: Int, _ dsn: String, _ name: String, _ kind: String, _ text: String) -> PolicyDecision {
         .reject(SmtpReply(code, dsn, "<\(name)>: \(kind) rejected: \(text)"))
     }
 
     /// Postfix's reject_invalid_hostaddr for a HELO name in [].
-    private func invalidHostAddress(_ helo: String) -> PolicyDecision {
+    func invalidHostAddress(_ helo: String) -> PolicyDecision {
         guard !(helo.hasSuffix("]") && HostnameSyntax.isValidAddressLiteral(helo)) else { return .dunno }
         return reject(settings.invalidHostnameRejectCode, "5.5.2", helo, "Helo command", "invalid ip address")
     }
 
-    private func configurationError(_ name: String, _ kind: String) -> PolicyDecision {
+    func configurationError(_ name: String, _ kind: String) -> PolicyDecision {
         reject(451, "4.3.5", name, kind, "Server configuration error")
     }
 
+    /// The reply's "<name>" and class words where `e` is.
+    func replyName(_ stage: PolicyStage, _ facts: PolicyFacts, _ e: Evaluation) -> (name: String, kind: String) {
+        e.names ?? replyName(stage, facts)
+    }
+
     private func apply(_ r: Restriction, stage: PolicyStage, facts: PolicyFacts, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
-        let (name, kind) = replyName(stage, facts)
+        let (name, kind) = replyName(stage, facts, e)
         switch r.name {
         case "permit": return .permit
         case "reject": return reject(settings.rejectCode, "5.7.1", name, kind, "Access denied")
@@ -284,6 +294,8 @@ public final class RestrictionEngine {
              "reject_rhsbl_recipient":
             return dnsList(r, stage: stage, facts: facts, &e)
         default:
+            if let d = sessionRestriction(r, stage: stage, facts: facts, depth: depth, &e) { return d }
+            if let d = serverAccessCheck(r, stage: stage, facts: facts, depth: depth, &e) { return d }
             if settings.restrictionClasses.contains(r.name) {
                 return run(parse(settings.classLists[r.name] ?? ""), stage: stage, facts: facts, depth: depth + 1, &e)
             }
@@ -451,6 +463,13 @@ public final class RestrictionEngine {
 
     private func access(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
                         name: String, kind: String, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
+        accessLookup(reference, keys: keys, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e) ?? .dunno
+    }
+
+    /// The first key the table has, as its action decides; nil when no key
+    /// is found (a found DUNNO is .dunno, which ends some searches).
+    func accessLookup(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
+                      name: String, kind: String, depth: Int, _ e: inout Evaluation) -> PolicyDecision? {
         let value: String?
         do {
             let t = try table(reference)
@@ -464,7 +483,7 @@ public final class RestrictionEngine {
             e.outcome.warn("\(reference) lookup error for \"\(keys.first?.text ?? "")\"")
             return configurationError(name, kind)
         }
-        guard let value else { return .dunno }
+        guard let value else { return nil }
         return tableResult(value, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e)
     }
 
@@ -542,7 +561,10 @@ public final class RestrictionEngine {
             }
             return code / 100 == 2 ? .permit : .dunno
         }
-        // Otherwise the value is a list of restrictions.
+        // Otherwise the value is a list of restrictions, answering in the table's names.
+        let saved = e.names
+        e.names = (name, kind)
+        defer { e.names = saved }
         return run(parse(trimmed), stage: stage, facts: facts, depth: depth + 1, &e)
     }
 }
