@@ -42,6 +42,9 @@ public struct PolicySettings: Sendable {
     public var inetProtocols = "all"
     /// permit_mx_backup_networks: where a primary MX must be for permit_mx_backup.
     public var permitMxBackupNetworks = ""
+    /// inet_interfaces and proxy_interfaces: this host's addresses for permit_mx_backup.
+    public var inetInterfaces = "all"
+    public var proxyInterfaces = ""
     /// Class name -> restriction list text.
     public var classLists: [String: String] = [:]
     /// check_policy_service defaults, and the DNS list replies.
@@ -83,6 +86,8 @@ public struct PolicySettings: Sendable {
         saslEnabled = config.bool("smtpd_sasl_auth_enable")
         inetProtocols = config.value("inet_protocols")
         permitMxBackupNetworks = config.value("permit_mx_backup_networks")
+        inetInterfaces = config.value("inet_interfaces")
+        proxyInterfaces = config.value("proxy_interfaces")
         restrictionClasses = Set(config.value("smtpd_restriction_classes").splitList())
         for name in restrictionClasses { classLists[name] = config.value(name) }
         policyService = PolicyServiceSettings(config: config)

@@ -4,8 +4,9 @@
 // (OK, REJECT, DEFER, DUNNO, nnn text, HOLD, DISCARD, FILTER, REDIRECT,
 // PREPEND, BCC, WARN, INFO, or more restrictions), restriction classes
 // expand to their lists; policy servers (PolicyServiceCheck) and DNS lists
-// (RblChecks), the session checks (SessionRestrictions) and the MX/NS/A
-// access checks (ServerAccessChecks) plug in here. Facts in (PolicyFacts), verdict out
+// (RblChecks), the session checks (SessionRestrictions), the MX/NS/A
+// access checks (ServerAccessChecks) and permit_mx_backup (MxBackupCheck)
+// plug in here. Facts in (PolicyFacts), verdict out
 // (PolicyOutcome); the protocol and the logging context stay in smtpd.
 import Glibc
 import Util
@@ -29,6 +30,9 @@ public final class RestrictionEngine {
     /// The DNS used by the block/allow lists; the stub resolver unless set.
     public var dns: DNSLookup?
     var dnsCache: [String: (Int, DNSLookupResult)] = [:]
+    // permit_mx_backup (MxBackupCheck): read when first needed.
+    var mxBackupNetworks: NetworkMatchList?
+    var ownAddresses: [[UInt8]]?
     private var rblTables: TableList?
 
     struct Restriction: Equatable {
@@ -202,6 +206,9 @@ public final class RestrictionEngine {
             var code = settings.relayRejectCode
             if r.name == "defer_unauth_destination" { code = 400 + code % 100 }
             return .reject(SmtpReply(code, "5.7.1", "<\(rcpt)>: Relay access denied"))
+        case "permit_mx_backup":
+            guard let rcpt = facts.recipient else { return .dunno }
+            return permitMxBackup(rcpt, &e)
         case "reject_unlisted_recipient", "check_recipient_maps":
             guard let rcpt = facts.recipient else { return .dunno }
             return unlisted(rcpt, sender: false, &e)

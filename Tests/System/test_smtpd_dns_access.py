@@ -11,6 +11,10 @@ classes: check_{sender,helo,client,reverse_client_hostname,recipient}_
 networks), a domain without MX (its own server), a null MX, NS records of a
 parent domain, address literals, SERVFAIL, NXDOMAIN, an MX host without
 address, a DUNNO entry that stops the search, and OK (not allowed).
+permit_mx_backup runs in the same sessions: this host (127.0.0.1, an
+address of inet_interfaces = loopback-only) as backup MX, as primary MX, not
+an MX, MX hosts without addresses, SERVFAIL, a null MX, a relay domain, and
+permit_mx_backup_networks holding some primaries and not others.
 """
 
 from __future__ import annotations
@@ -46,12 +50,20 @@ RECORDS = {
     ("mx.dunno.example", "A"): ["192.0.2.66"],
     ("localhost", "MX"): ["10 mx2.bad.example"],
     ("localhost", "NS"): ["ns1.dns.example"],
+    ("backup.example", "MX"): ["10 primary.other.example", "20 self.example"],
+    ("primary.other.example", "A"): ["192.0.2.50"],
+    ("self.example", "A"): ["127.0.0.1"],
+    ("primary.example", "MX"): ["10 self.example", "20 primary.other.example"],
+    ("nobackup.example", "MX"): ["10 primary.other.example"],
+    ("lamebackup.example", "MX"): ["10 nohost.lamebackup.example", "20 self.example"],
+    ("outside.example", "MX"): ["10 far.other.example", "20 self.example"],
+    ("far.other.example", "A"): ["198.51.100.7"],
 }
 
 MAIN = """relay_domains = relay.test, mx.example, nomx.example, ns.example, sub.ns.example
 smtpd_recipient_restrictions =
     check_recipient_access texthash:{etc}/rcpt_switch
-smtpd_restriction_classes = s_mx s_ns s_a h_mx h_ns h_a c_mx c_ns c_a r_mx r_ns r_a rc_mx
+smtpd_restriction_classes = s_mx s_ns s_a h_mx h_ns h_a c_mx c_ns c_a r_mx r_ns r_a rc_mx mxb
 s_mx = check_sender_mx_access texthash:{etc}/servers
 s_ns = check_sender_ns_access texthash:{etc}/servers
 s_a = check_sender_a_access texthash:{etc}/servers
@@ -65,6 +77,8 @@ r_mx = check_recipient_mx_access texthash:{etc}/servers
 r_ns = check_recipient_ns_access texthash:{etc}/servers
 r_a = check_recipient_a_access texthash:{etc}/servers
 rc_mx = check_reverse_client_hostname_mx_access texthash:{etc}/servers
+mxb = permit_mx_backup, reject
+permit_mx_backup_networks = 192.0.2.48/30
 """
 
 FILES = {
@@ -81,6 +95,14 @@ rc_mx@relay.test rc_mx
 mx.example r_mx
 nomx.example r_a
 sub.ns.example r_ns
+mxrelay@relay.test mxb
+backup.example mxb
+primary.example mxb
+nobackup.example mxb
+lamebackup.example mxb
+outside.example mxb
+servfail.example mxb
+nullmx.example mxb
 """,
     "servers": """mx2.bad.example REJECT bad mail exchanger
 192.0.2.20 REJECT listed address
@@ -109,6 +131,9 @@ SESSIONS = [
     ("192.0.2.66", "[IPv6:::1]"),
 ]
 
+MX_BACKUP_DOMAINS = ["backup.example", "primary.example", "nobackup.example", "lamebackup.example",
+                     "outside.example", "servfail.example", "nullmx.example"]
+
 
 def scenario() -> dict:
     """Runs in the namespace child: both servers, the same dialogs."""
@@ -132,7 +157,10 @@ def scenario() -> dict:
             commands += [f"RCPT TO:<{r}@relay.test>" for r in ("c_mx", "c_ns", "c_a", "rc_mx")]
             commands += [f"RCPT TO:<y@{d}>" for d in ("mx.example", "nomx.example", "sub.ns.example")] + ["QUIT"]
             replies += dialog(server.port, commands)
-            wait_disconnects(server, len(SESSIONS) + 2)
+            commands = ["EHLO client.example", "MAIL FROM:<x@example.org>", "RCPT TO:<mxrelay@relay.test>"]
+            commands += [f"RCPT TO:<y@{d}>" for d in MX_BACKUP_DOMAINS] + ["QUIT"]
+            replies += dialog(server.port, commands)
+            wait_disconnects(server, len(SESSIONS) + 3)
             out[name] = {"replies": [QID.sub("QID", r) for r in replies],
                          "log": smtpd_lines(server.maillog(), {str(server.port): "PORT"})}
     finally:
@@ -158,6 +186,7 @@ def test_server_access_checks_match_postfix():
     assert "554 5.7.1 <x@mx.example>: Sender address rejected: bad mail exchanger" in ours["replies"]
     assert "554 5.7.1 <x@sub.ns.example>: Sender address rejected: listed name server network" in ours["replies"]
     assert "451 4.3.5 Server configuration error" in ours["replies"]
+    assert "250 2.1.5 Ok" in ours["replies"][-len(MX_BACKUP_DOMAINS) - 2:]
 
 
 if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "--netns-child":
