@@ -1,7 +1,8 @@
 // DNSResolver: a small stub resolver for smtpd's DNS block and allow
-// lists: it reads the nameservers and the timeout/attempts options from
-// /etc/resolv.conf (as the system resolver does), sends one UDP query per
-// server and attempt, and answers found / not found / temporary failure.
+// lists and its MX/NS lookups: it reads the nameservers and the
+// timeout/attempts options from /etc/resolv.conf (as the system resolver
+// does), sends one UDP query per server and attempt, and answers found /
+// no such name / no data / temporary failure.
 // No recursion, no cache beyond one session's (the caller's), no TCP
 // fallback: a truncated answer counts as a temporary failure.
 //

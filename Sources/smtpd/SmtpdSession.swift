@@ -740,11 +740,12 @@ final class SmtpdSession {
                     let o = policyCheck(stage, facts: f)
                     logEvents(o, recipient: recipient)
                     merge(o.actions)
-                    if o.dependsOnRecipients { combined.dependsOnRecipients = true }
+                    // Warnings come again with every RCPT (Postfix runs these lists each time).
+                    if o.dependsOnRecipients || !o.warnings.isEmpty { combined.dependsOnRecipients = true }
                     if let r = o.reply { combined.decision = .reject(r); break }
                 }
-                // Postfix runs these lists at every RCPT; their verdict is kept
-                // for the transaction unless it depends on the recipient count.
+                // Postfix runs these lists at every RCPT; their verdict is kept for the
+                // transaction unless it depends on the recipient count or logged warnings.
                 if cacheEarlyVerdict && !combined.dependsOnRecipients { earlyVerdict = combined }
                 if let r = combined.reply { logReject(r, recipient: recipient); return r }
             }
