@@ -178,6 +178,11 @@ public final class RestrictionEngine {
 
     private func apply(_ r: Restriction, stage: PolicyStage, facts: PolicyFacts, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
         let (name, kind) = replyName(stage, facts, e)
+        // A table restriction needs type:table after it (checked before anything else, as Postfix).
+        if SmtpdRestrictions.withArgument[r.name] == true, !(r.argument?.contains(":") ?? false) {
+            e.outcome.warn("restriction \(r.name): bad argument \"\(r.argument ?? r.name)\": need maptype:mapname")
+            return .reject(SmtpReply(451, "4.3.5", "Server configuration error"))
+        }
         switch r.name {
         case "permit": return .permit
         case "reject": return reject(settings.rejectCode, "5.7.1", name, kind, "Access denied")
