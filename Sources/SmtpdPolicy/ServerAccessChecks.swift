@@ -16,7 +16,7 @@ extension RestrictionEngine {
     }
 
     /// The subject and type of a check_*_{a,mx,ns}_access name.
-    static func serverAccess(_ name: String) -> (subject: String, type: ServerRecordType)? {
+    static func serverAccessKind(_ name: String) -> (subject: String, type: ServerRecordType)? {
         guard name.hasPrefix("check_"), name.hasSuffix("_access") else { return nil }
         let middle = name.dropFirst(6).dropLast(7)
         for (suffix, type) in [("_a", ServerRecordType.a), ("_mx", .mx), ("_ns", .ns)] where middle.hasSuffix(suffix) {
@@ -29,7 +29,7 @@ extension RestrictionEngine {
 
     func serverAccessCheck(_ r: Restriction, stage: PolicyStage, facts: PolicyFacts, depth: Int,
                            _ e: inout Evaluation) -> PolicyDecision? {
-        guard let (subject, type) = Self.serverAccess(r.name) else { return nil }
+        guard let (subject, type) = Self.serverAccessKind(r.name) else { return nil }
         let name: String, replyName: String, kind: String
         switch subject {
         case "client":

@@ -77,10 +77,10 @@ final class ServerAccessChecksTests: XCTestCase {
     }
 
     func testNames() {
-        XCTAssertEqual(RestrictionEngine.serverAccess("check_reverse_client_hostname_mx_access")?.subject, "reverse_client_hostname")
-        XCTAssertEqual(RestrictionEngine.serverAccess("check_sender_ns_access")?.type, .ns)
-        XCTAssertNil(RestrictionEngine.serverAccess("check_sender_access"))
-        XCTAssertNil(RestrictionEngine.serverAccess("check_ccert_mx_access"))
+        XCTAssertEqual(RestrictionEngine.serverAccessKind("check_reverse_client_hostname_mx_access")?.subject, "reverse_client_hostname")
+        XCTAssertEqual(RestrictionEngine.serverAccessKind("check_sender_ns_access")?.type, .ns)
+        XCTAssertNil(RestrictionEngine.serverAccessKind("check_sender_access"))
+        XCTAssertNil(RestrictionEngine.serverAccessKind("check_ccert_mx_access"))
     }
 
     func testMxHostsByNameThenAddress() {
