@@ -162,7 +162,7 @@ public final class RestrictionEngine {
     }
 
     /// Postfix's reject_invalid_hostaddr for a HELO name in [].
-    func invalidHostAddress(_ helo: String) -> PolicyDecision {
+    private func invalidHostAddress(_ helo: String) -> PolicyDecision {
         guard !(helo.hasSuffix("]") && HostnameSyntax.isValidAddressLiteral(helo)) else { return .dunno }
         return reject(settings.invalidHostnameRejectCode, "5.5.2", helo, "Helo command", "invalid ip address")
     }
