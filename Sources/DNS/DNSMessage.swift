@@ -14,12 +14,19 @@ public struct DNSRecord: Equatable, Sendable {
     public var type: UInt16
     public var ttl: UInt32
     public var data: [UInt8]
+    /// The host an MX, NS, CNAME or PTR record names (decompressed, lower
+    /// case, "" for the root); nil for other types.
+    public var host: String?
+    /// An MX record's preference.
+    public var preference: UInt16
 
-    public init(name: String, type: UInt16, ttl: UInt32, data: [UInt8]) {
+    public init(name: String, type: UInt16, ttl: UInt32, data: [UInt8], host: String? = nil, preference: UInt16 = 0) {
         self.name = name
         self.type = type
         self.ttl = ttl
         self.data = data
+        self.host = host
+        self.preference = preference
     }
 
     /// Dotted quad of an A record.
@@ -109,7 +116,19 @@ public enum DNSMessage {
             let ttl = UInt32(bytes[pos + 4]) << 24 | UInt32(bytes[pos + 5]) << 16 | UInt32(bytes[pos + 6]) << 8 | UInt32(bytes[pos + 7])
             pos += 10
             guard pos + length <= bytes.count else { return nil }
-            answers.append(DNSRecord(name: owner, type: UInt16(type), ttl: ttl, data: Array(bytes[pos..<(pos + length)])))
+            var record = DNSRecord(name: owner, type: UInt16(type), ttl: ttl, data: Array(bytes[pos..<(pos + length)]))
+            // Names inside RDATA may point anywhere in the message.
+            switch DNSRecordType(rawValue: UInt16(type)) {
+            case .mx:
+                guard length >= 3, let pref = u16(pos), let (host, end) = name(bytes, at: pos + 2), end <= pos + length else { return nil }
+                record.preference = UInt16(pref)
+                record.host = host
+            case .ns, .cname, .ptr:
+                guard let (host, end) = name(bytes, at: pos), end <= pos + length else { return nil }
+                record.host = host
+            default: break
+            }
+            answers.append(record)
             pos += length
         }
         return DNSResponse(id: id, rcode: DNSResponseCode(flags & 0x0F), truncated: flags & 0x0200 != 0, answers: answers)

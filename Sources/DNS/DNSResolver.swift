@@ -1,7 +1,8 @@
 // DNSResolver: a small stub resolver for smtpd's DNS block and allow
-// lists: it reads the nameservers and the timeout/attempts options from
-// /etc/resolv.conf (as the system resolver does), sends one UDP query per
-// server and attempt, and answers found / not found / temporary failure.
+// lists and its MX/NS lookups: it reads the nameservers and the
+// timeout/attempts options from /etc/resolv.conf (as the system resolver
+// does), sends one UDP query per server and attempt, and answers found /
+// no such name / no data / temporary failure.
 // No recursion, no cache beyond one session's (the caller's), no TCP
 // fallback: a truncated answer counts as a temporary failure.
 //
@@ -12,8 +13,10 @@ import Glibc
 public enum DNSLookupResult: Equatable, Sendable {
     /// Records of the type asked for (CNAME chains followed by the server).
     case found([DNSRecord])
-    /// NXDOMAIN, or the name exists without records of the type.
+    /// NXDOMAIN.
     case notFound
+    /// The name exists without records of the type.
+    case noData
     /// No usable answer (timeout, SERVFAIL, malformed or truncated reply).
     case temporaryFailure(String)
 }
@@ -86,7 +89,7 @@ public final class DNSResolver: DNSLookup {
                     case .noError:
                         if response.truncated { lastError = "truncated reply"; continue }
                         let records = response.answers.filter { $0.type == type.rawValue }
-                        return records.isEmpty ? .notFound : .found(records)
+                        return records.isEmpty ? .noData : .found(records)
                     case .nameError: return .notFound
                     default: lastError = "Host not found, try again"
                     }

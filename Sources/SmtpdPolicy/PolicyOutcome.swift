@@ -58,6 +58,9 @@ public struct PolicyOutcome: Equatable, Sendable {
     public var actions: PolicyActions
     /// Warnings for the mail log (lookup errors, unknown restrictions).
     public var warnings: [String]
+    /// The verdict may change with the number of recipients
+    /// (reject_multi_recipient_bounce): not to be reused for the next RCPT.
+    public var dependsOnRecipients = false
 
     public init(decision: PolicyDecision = .dunno, events: [PolicyEvent] = [], actions: PolicyActions = PolicyActions(),
                 warnings: [String] = []) {

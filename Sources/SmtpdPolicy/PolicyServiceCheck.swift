@@ -41,7 +41,7 @@ extension RestrictionEngine {
     }
 
     func policyService(_ argument: String, stage: PolicyStage, facts: PolicyFacts, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
-        let (name, kind) = replyName(stage, facts)
+        let (name, kind) = replyName(stage, facts, e)
         let client: PolicyServiceClient
         if let cached = policyClients[argument] {
             client = cached

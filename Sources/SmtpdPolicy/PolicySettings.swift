@@ -19,6 +19,8 @@ public struct PolicySettings: Sendable {
     public var unknownVirtualMailboxRejectCode = 550
     public var unknownRelayRecipientRejectCode = 550
     public var unverifiedRecipientRejectCode = 450
+    public var multiRecipientBounceRejectCode = 550
+    public var plaintextRejectCode = 450
     public var showUserUnknownTableName = true
     public var recipientDelimiter = ""
     public var parentMatchesAccess = false
@@ -36,6 +38,13 @@ public struct PolicySettings: Sendable {
     /// smtpd_sasl_auth_enable: without it the sender login checks are
     /// ignored with a warning, as Postfix does.
     public var saslEnabled = false
+    /// inet_protocols: which address families host lookups keep.
+    public var inetProtocols = "all"
+    /// permit_mx_backup_networks: where a primary MX must be for permit_mx_backup.
+    public var permitMxBackupNetworks = ""
+    /// inet_interfaces and proxy_interfaces: this host's addresses for permit_mx_backup.
+    public var inetInterfaces = "all"
+    public var proxyInterfaces = ""
     /// Class name -> restriction list text.
     public var classLists: [String: String] = [:]
     /// check_policy_service defaults, and the DNS list replies.
@@ -61,6 +70,8 @@ public struct PolicySettings: Sendable {
         unknownVirtualAliasRejectCode = int("unknown_virtual_alias_reject_code", 550)
         unknownVirtualMailboxRejectCode = int("unknown_virtual_mailbox_reject_code", 550)
         unknownRelayRecipientRejectCode = int("unknown_relay_recipient_reject_code", 550)
+        multiRecipientBounceRejectCode = int("multi_recipient_bounce_reject_code", 550)
+        plaintextRejectCode = int("plaintext_reject_code", 450)
         showUserUnknownTableName = config.bool("show_user_unknown_table_name")
         recipientDelimiter = config.value("recipient_delimiter")
         parentMatchesAccess = config.value("parent_domain_matches_subdomains").splitList().contains("smtpd_access_maps")
@@ -73,6 +84,10 @@ public struct PolicySettings: Sendable {
         relayRecipientMaps = config.value("relay_recipient_maps")
         senderLoginMaps = config.value("smtpd_sender_login_maps")
         saslEnabled = config.bool("smtpd_sasl_auth_enable")
+        inetProtocols = config.value("inet_protocols")
+        permitMxBackupNetworks = config.value("permit_mx_backup_networks")
+        inetInterfaces = config.value("inet_interfaces")
+        proxyInterfaces = config.value("proxy_interfaces")
         restrictionClasses = Set(config.value("smtpd_restriction_classes").splitList())
         for name in restrictionClasses { classLists[name] = config.value(name) }
         policyService = PolicyServiceSettings(config: config)

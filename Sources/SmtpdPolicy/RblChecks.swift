@@ -183,7 +183,7 @@ extension RestrictionEngine {
         switch answer {
         case .found(let records):
             listed = records.contains { $0.ipv4.map(list.matches) ?? false }
-        case .notFound:
+        case .notFound, .noData:
             listed = false
         case .temporaryFailure(let text):
             if !cached { e.outcome.warn("\(query): RBL lookup error: Host or domain name not found. Name service error for name=\(query) type=A: \(text)") }

@@ -4,7 +4,9 @@
 // (OK, REJECT, DEFER, DUNNO, nnn text, HOLD, DISCARD, FILTER, REDIRECT,
 // PREPEND, BCC, WARN, INFO, or more restrictions), restriction classes
 // expand to their lists; policy servers (PolicyServiceCheck) and DNS lists
-// (RblChecks) plug in here. Facts in (PolicyFacts), verdict out
+// (RblChecks), the session checks (SessionRestrictions), the MX/NS/A
+// access checks (ServerAccessChecks) and permit_mx_backup (MxBackupCheck)
+// plug in here. Facts in (PolicyFacts), verdict out
 // (PolicyOutcome); the protocol and the logging context stay in smtpd.
 import Glibc
 import Util
@@ -14,7 +16,7 @@ import DNS
 
 public final class RestrictionEngine {
     public let settings: PolicySettings
-    private let environment: PolicyEnvironment
+    let environment: PolicyEnvironment
     private let tableContext: TableContext
     private var parsedLists: [String: [Restriction]] = [:]
     private var accessTables: [String: LookupTable] = [:]
@@ -28,6 +30,9 @@ public final class RestrictionEngine {
     /// The DNS used by the block/allow lists; the stub resolver unless set.
     public var dns: DNSLookup?
     var dnsCache: [String: (Int, DNSLookupResult)] = [:]
+    // permit_mx_backup (MxBackupCheck): read when first needed.
+    var mxBackupNetworks: NetworkMatchList?
+    var ownAddresses: [[UInt8]]?
     private var rblTables: TableList?
 
     struct Restriction: Equatable {
@@ -87,6 +92,10 @@ public final class RestrictionEngine {
         /// postgrey answer DEFER_IF_PERMIT), applied when the stage ends.
         var deferIfPermit: SmtpReply?
         var deferIfReject: SmtpReply?
+        /// The "<name>" and class words of the access table whose answer is
+        /// being evaluated as restrictions (Postfix names replies after the
+        /// table's subject there, not after the stage); nil at top level.
+        var names: (name: String, kind: String)?
 
         /// The stage's verdict after the deferred DEFER_IF_* results.
         func finalDecision(_ decision: PolicyDecision) -> PolicyDecision {
@@ -148,7 +157,7 @@ public final class RestrictionEngine {
         }
     }
 
-    private func reject(_ code: Int, _ dsn: String, _ name: String, _ kind: String, _ text: String) -> PolicyDecision {
+    func reject(_ code: Int, _ dsn: String, _ name: String, _ kind: String, _ text: String) -> PolicyDecision {
         .reject(SmtpReply(code, dsn, "<\(name)>: \(kind) rejected: \(text)"))
     }
 
@@ -158,12 +167,22 @@ public final class RestrictionEngine {
         return reject(settings.invalidHostnameRejectCode, "5.5.2", helo, "Helo command", "invalid ip address")
     }
 
-    private func configurationError(_ name: String, _ kind: String) -> PolicyDecision {
+    func configurationError(_ name: String, _ kind: String) -> PolicyDecision {
         reject(451, "4.3.5", name, kind, "Server configuration error")
     }
 
+    /// The reply's "<name>" and class words where `e` is.
+    func replyName(_ stage: PolicyStage, _ facts: PolicyFacts, _ e: Evaluation) -> (name: String, kind: String) {
+        e.names ?? replyName(stage, facts)
+    }
+
     private func apply(_ r: Restriction, stage: PolicyStage, facts: PolicyFacts, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
-        let (name, kind) = replyName(stage, facts)
+        let (name, kind) = replyName(stage, facts, e)
+        // A table restriction needs type:table after it (checked before anything else, as Postfix).
+        if SmtpdRestrictions.withArgument[r.name] == true, !(r.argument?.contains(":") ?? false) {
+            e.outcome.warn("restriction \(r.name): bad argument \"\(r.argument ?? r.name)\": need maptype:mapname")
+            return .reject(SmtpReply(451, "4.3.5", "Server configuration error"))
+        }
         switch r.name {
         case "permit": return .permit
         case "reject": return reject(settings.rejectCode, "5.7.1", name, kind, "Access denied")
@@ -192,6 +211,9 @@ public final class RestrictionEngine {
             var code = settings.relayRejectCode
             if r.name == "defer_unauth_destination" { code = 400 + code % 100 }
             return .reject(SmtpReply(code, "5.7.1", "<\(rcpt)>: Relay access denied"))
+        case "permit_mx_backup":
+            guard let rcpt = facts.recipient else { return .dunno }
+            return permitMxBackup(rcpt, &e)
         case "reject_unlisted_recipient", "check_recipient_maps":
             guard let rcpt = facts.recipient else { return .dunno }
             return unlisted(rcpt, sender: false, &e)
@@ -284,6 +306,8 @@ public final class RestrictionEngine {
              "reject_rhsbl_recipient":
             return dnsList(r, stage: stage, facts: facts, &e)
         default:
+            if let d = sessionRestriction(r, stage: stage, facts: facts, depth: depth, &e) { return d }
+            if let d = serverAccessCheck(r, stage: stage, facts: facts, depth: depth, &e) { return d }
             if settings.restrictionClasses.contains(r.name) {
                 return run(parse(settings.classLists[r.name] ?? ""), stage: stage, facts: facts, depth: depth + 1, &e)
             }
@@ -451,6 +475,13 @@ public final class RestrictionEngine {
 
     private func access(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
                         name: String, kind: String, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
+        accessLookup(reference, keys: keys, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e) ?? .dunno
+    }
+
+    /// The first key the table has, as its action decides; nil when no key
+    /// is found (a found DUNNO is .dunno, which ends some searches).
+    func accessLookup(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
+                      name: String, kind: String, depth: Int, _ e: inout Evaluation) -> PolicyDecision? {
         let value: String?
         do {
             let t = try table(reference)
@@ -464,7 +495,7 @@ public final class RestrictionEngine {
             e.outcome.warn("\(reference) lookup error for \"\(keys.first?.text ?? "")\"")
             return configurationError(name, kind)
         }
-        guard let value else { return .dunno }
+        guard let value else { return nil }
         return tableResult(value, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e)
     }
 
@@ -542,7 +573,10 @@ public final class RestrictionEngine {
             }
             return code / 100 == 2 ? .permit : .dunno
         }
-        // Otherwise the value is a list of restrictions.
+        // Otherwise the value is a list of restrictions, answering in the table's names.
+        let saved = e.names
+        e.names = (name, kind)
+        defer { e.names = saved }
         return run(parse(trimmed), stage: stage, facts: facts, depth: depth + 1, &e)
     }
 }

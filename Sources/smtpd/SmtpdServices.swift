@@ -59,6 +59,31 @@ final class SystemPolicyEnvironment: PolicyEnvironment {
         if rc == 0 { return .found }
         return rc == EAI_AGAIN ? .temporaryFailure : .notFound
     }
+
+    func hostAddresses(_ name: String, ipv4: Bool, ipv6: Bool) -> HostAddressResult {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = ipv4 && !ipv6 ? AF_INET : ipv6 && !ipv4 ? AF_INET6 : AF_UNSPEC
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(name, nil, &hints, &result)
+        guard rc == 0 else { return .failed(String(cString: gai_strerror(rc))) }
+        defer { freeaddrinfo(result) }
+        var out: [String] = []
+        var next = result
+        while let ai = next {
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            let family = ai.pointee.ai_family
+            if family == AF_INET, ipv4, let sa = ai.pointee.ai_addr {
+                var a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                if inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count)) != nil { out.append(String(cString: buffer)) }
+            } else if family == AF_INET6, ipv6, let sa = ai.pointee.ai_addr {
+                var a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                if inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count)) != nil { out.append(String(cString: buffer)) }
+            }
+            next = ai.pointee.ai_next
+        }
+        return .found(out)
+    }
 }
 
 /// Connection, message and recipient counters (anvil); nil answers mean

@@ -763,9 +763,13 @@ final class SmtpdSession {
                     let o = policyCheck(stage, facts: f)
                     logEvents(o, recipient: recipient)
                     merge(o.actions)
+                    // Warnings come again with every RCPT (Postfix runs these lists each time).
+                    if o.dependsOnRecipients || !o.warnings.isEmpty { combined.dependsOnRecipients = true }
                     if let r = o.reply { combined.decision = .reject(r); break }
                 }
-                if cacheEarlyVerdict { earlyVerdict = combined }
+                // Postfix runs these lists at every RCPT; their verdict is kept for the
+                // transaction unless it depends on the recipient count or logged warnings.
+                if cacheEarlyVerdict && !combined.dependsOnRecipients { earlyVerdict = combined }
                 if let r = combined.reply { logReject(r, recipient: recipient); return r }
             }
         }

@@ -9,9 +9,10 @@ loopback and bind-mounts a resolv.conf naming 127.0.0.1 over
 127.0.0.1:53 from a dictionary. Postfix (through libresolv) and Posthorn
 (through its own stub resolver) then ask the same server.
 
-FakeDNS speaks just enough RFC 1035: one question, A and TXT answers,
-NXDOMAIN for unknown names, NOERROR/NODATA for known names without the type,
-SERVFAIL for names under a `servfail` label.
+FakeDNS speaks just enough RFC 1035: one question, A, TXT, MX ("10
+mx.example"; "0 ." is a null MX) and NS answers, NXDOMAIN for unknown
+names, NOERROR/NODATA for known names without the type, SERVFAIL for names
+under a `servfail` label.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import threading
 
-TYPES = {"A": 1, "TXT": 16, "AAAA": 28, "MX": 15, "PTR": 12}
+TYPES = {"A": 1, "NS": 2, "TXT": 16, "AAAA": 28, "MX": 15, "PTR": 12}
 
 
 def enter_private_network() -> None:
@@ -61,6 +62,8 @@ def _name(data: bytes, pos: int) -> tuple[str, int]:
 
 
 def _encode_name(name: str) -> bytes:
+    if name.strip(".") == "":
+        return b"\0"
     out = b""
     for label in name.rstrip(".").split("."):
         out += bytes([len(label)]) + label.encode()
@@ -108,6 +111,11 @@ class FakeDNS:
             for value in self.records.get((name, type_name), []):
                 if type_name == "A":
                     rdata = socket.inet_aton(value)
+                elif type_name == "MX":
+                    pref, host = value.split()
+                    rdata = struct.pack("!H", int(pref)) + _encode_name(host)
+                elif type_name == "NS":
+                    rdata = _encode_name(value)
                 elif type_name == "TXT":
                     raw = value.encode()
                     rdata = b"".join(bytes([len(raw[i:i + 255])]) + raw[i:i + 255] for i in range(0, max(len(raw), 1), 255))

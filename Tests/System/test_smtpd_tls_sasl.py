@@ -142,6 +142,9 @@ def services(ports: dict[str, int], dovecot_port: int, certs: Path) -> str:
   -o smtpd_tls_auth_only=no
   -o smtpd_sender_login_maps=texthash:{certs}/sender_logins
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
+127.0.0.1:{ports['plaintext']} inet n - n - - smtpd
+  -o smtpd_tls_auth_only=no
+  -o smtpd_recipient_restrictions=reject_plaintext_session,check_sasl_access,texthash:{certs}/sasl_access,permit_sasl_authenticated,reject_unauth_destination
 tlsmgr    unix  -       -       n       300     1       tlsmgr
 discard   unix  -       -       n       -       -       discard
 proxymap  unix  -       -       n       -       -       proxymap
@@ -274,7 +277,8 @@ def env():
     (certs / "sender_logins").write_text("alice@example.test alice@example.test\n"
                                          "shared@b.test bob, alice@example.test\n@owned.test bob\n")
     dovecot_port = free_port()
-    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login")
+    (certs / "sasl_access").write_text("bob REJECT bob may not send\n")
+    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext")
     oracle = Oracle({n: free_port() for n in names}, dovecot_port, certs)
     ours = Ours({n: free_port() for n in names}, dovecot_port, certs)
     dovecot = Dovecot([oracle.queue, ours.queue], dovecot_port)
@@ -471,6 +475,52 @@ def test_sender_login_mismatch_matches_postfix(env):
     assert ["553 5.7.1 <alice@example.test>: Sender address rejected: not logged in"] in replies
     assert ["553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob"] in replies
     assert ["553 5.7.1 <nobody@b.test>: Sender address rejected: not owned by user bob"] in replies
+
+
+def test_plaintext_session_and_sasl_access_match_postfix(env):
+    """reject_plaintext_session before and after STARTTLS, then
+    check_sasl_access refusing a login made through the real Dovecot."""
+    def dialog(port):
+        c = Client(port)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<a@b.test>")
+        c.cmd("RCPT TO:<x@relay.test>")                       # plaintext: 450
+        c.cmd("RSET")
+        c.starttls()
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<a@b.test>")
+        c.cmd("RCPT TO:<x@relay.test>")                       # encrypted, no login: relay domain
+        c.cmd("RCPT TO:<x@elsewhere.test>")                   # no login: relay denied
+        c.cmd("RSET")
+        c.cmd("AUTH PLAIN " + b64("\0bob\0hunter2"))
+        c.cmd("MAIL FROM:<a@b.test>")
+        c.cmd("RCPT TO:<x@relay.test>")                       # bob is refused by login name
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = assert_same(env, dialog, service="plaintext")
+    assert ["450 4.7.1 Session encryption is required"] in replies
+    assert ["250 2.1.5 Ok"] in replies
+    assert ["554 5.7.1 <bob>: SASL login name rejected: bob may not send"] in replies
+    assert any("reject: RCPT from localhost[127.0.0.1]: 450 4.7.1 Session encryption is required" in l for l in log)
+
+
+def test_sasl_access_passes_unlisted_login_matches_postfix(env):
+    """check_sasl_access: a login the table does not list goes on to
+    permit_sasl_authenticated."""
+    def dialog(port):
+        c = Client(port)
+        c.cmd("EHLO client.example")
+        c.starttls()
+        c.cmd("EHLO client.example")
+        c.cmd("AUTH PLAIN " + b64("\0alice@example.test\0secret1"))
+        c.cmd("MAIL FROM:<a@b.test>")
+        c.cmd("RCPT TO:<x@elsewhere.test>")
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = assert_same(env, dialog, service="plaintext")
+    assert replies[-2] == ["250 2.1.5 Ok"]
 
 
 def test_mail_auth_parameter_matches_postfix(env):
