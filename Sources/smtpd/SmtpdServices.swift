@@ -44,10 +44,35 @@ final class SystemPolicyEnvironment: PolicyEnvironment {
     let rewrite: RewriteClient
     init(config: MailConfig) { rewrite = RewriteClient(config: config) }
 
+    /// As Postfix's smtpd: the address is first canonicalized in the local
+    /// rewrite context (append_at_myorigin, append_dot_mydomain, a trailing
+    /// dot, bang paths and percent hacks), then resolved. A plain
+    /// local@dotted.domain is its own canonical form and skips the round trip.
     func resolve(_ address: String) throws(PolicyTemporaryFailure) -> ResolveReply {
-        do { return try rewrite.resolve(sender: "", address: address) } catch {
+        do {
+            var query = address
+            if !SystemPolicyEnvironment.isCanonical(address) {
+                let rewritten = try rewrite.rewrite(rule: .local, address: HeaderAddressParser.quoteInternal(address))
+                query = HeaderAddressParser.internalForm(external: rewritten)
+            }
+            return try rewrite.resolve(sender: "", address: query)
+        } catch {
             throw PolicyTemporaryFailure(error.description)
         }
+    }
+
+    /// True when local-context canonicalization cannot change `address`:
+    /// one `@`, a local part without routing characters or quotes, and a
+    /// domain with a dot inside (not at its end).
+    static func isCanonical(_ address: String) -> Bool {
+        let b = address.utf8
+        guard let at = b.lastIndex(of: UInt8(ascii: "@")), at != b.startIndex else { return address.isEmpty }
+        let local = b[..<at]
+        let domain = b[b.index(after: at)...]
+        guard !local.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\"") })
+        else { return false }
+        guard let last = domain.last, last != UInt8(ascii: "."), domain.contains(UInt8(ascii: ".")) else { return false }
+        return true
     }
 
     func lookupHost(_ name: String) -> HostLookupResult {

@@ -94,12 +94,6 @@ final class AddressResolver {
                 }
                 domain = s.myhostname
             }
-            // As Postfix: a dotless domain gets .$mydomain (append_dot_mydomain,
-            // on below compatibility level 1) before a trailing dot goes.
-            if s.rewrite.appendDotMydomain, let d = domain, !d.isEmpty, !d.contains("."), !d.hasPrefix("["),
-               !s.rewrite.mydomain.isEmpty {
-                domain = d + "." + s.rewrite.mydomain
-            }
             while let d = domain, d.count > 1, d.hasSuffix(".") { domain = String(d.dropLast()) }
             guard route.isEmpty, isLocal(domain!, flags: &flags) else { break }
             if let at = bare.lastIndex(of: "@") {

@@ -55,11 +55,13 @@ enum AddressRewriter {
             }
         }
         if var d = domain {
-            if d.hasSuffix(".") && d.count > 1 { d.removeLast() }
+            // As Postfix: .$mydomain is appended to a domain without any dot
+            // (a trailing one counts), then one trailing dot (not "..") goes.
             let suffix = local ? s.mydomain : s.remoteHeaderRewriteDomain
             if s.appendDotMydomain && !suffix.isEmpty && !d.isEmpty && !d.contains(".") && !d.hasPrefix("[") {
                 d += "." + suffix
             }
+            if d.hasSuffix(".") && d.count > 1 && !d.dropLast().hasSuffix(".") { d.removeLast() }
             domain = d
         }
         return (localPart, domain)
