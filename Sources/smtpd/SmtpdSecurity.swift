@@ -30,6 +30,8 @@ struct SmtpdSecuritySettings {
     var authenticatedHeader = false
     var brokenClients = false
     var exceptionsNetworks = ""
+    /// smtpd_sasl_response_limit: the longest SASL response line.
+    var saslResponseLimit = 12288
 
     init() {}
 
@@ -56,6 +58,7 @@ struct SmtpdSecuritySettings {
         saslType = c.value("smtpd_sasl_type").lowercased()
         saslPath = c.value("smtpd_sasl_path")
         saslService = c.value("smtpd_sasl_service")
+        saslResponseLimit = max(1, context.integer("smtpd_sasl_response_limit"))
         if saslService.isEmpty { saslService = "smtp" }
         switch SASLSecurityOptions.parse(c.value("smtpd_sasl_security_options")) {
         case .success(let o): saslSecurity = o
@@ -366,7 +369,16 @@ extension SmtpdSession {
             case .challenge(let challenge):
                 reply("334 " + challenge)
                 try output.flush()
-                let (bytes, _) = try input.readLine(limit: max(settings.lineLimit, 12288))
+                // smtpd_sasl_response_limit: a longer response is skipped to
+                // its end and refused, as Postfix refuses it.
+                var (bytes, end) = try input.readLine(limit: security.settings.saslResponseLimit)
+                if end == .truncated {
+                    let limit = security.settings.saslResponseLimit
+                    logWarning("\(client): request longer than \(limit): \(String(decoding: bytes.prefix(30), as: UTF8.self))...")
+                    while end == .truncated { (_, end) = try input.readLine(limit: security.settings.saslResponseLimit) }
+                    error("500 5.5.6 SASL response limit exceeded")
+                    return false
+                }
                 let line = String(decoding: bytes, as: UTF8.self)
                 if line == "*" {
                     logWarning("\(client): SASL \(mechanism) authentication aborted")

@@ -939,3 +939,22 @@ def test_fail2ban_postfix_filter_matches_failed_auth(env):
         assert m, out.stdout[-3000:]
         assert int(m.group(1)) >= len(failed), out.stdout[-3000:]
         assert "127.0.0.1" in out.stdout
+
+
+def test_sasl_response_limit_matches_postfix(env):
+    """A SASL response longer than smtpd_sasl_response_limit (12288) is
+    refused as Postfix refuses it, and the rest of that line is not taken
+    for a command."""
+    def dialog(port):
+        c = Client(port)
+        try:
+            for line in ("EHLO client.example", "AUTH LOGIN", "A" * 13000, "NOOP", "QUIT"):
+                if c.cmd(line) == []:
+                    break
+        except OSError:
+            c.transcript.append("closed")
+        c.close()
+        return c.transcript
+    replies, log = assert_same(env, dialog, service="login")
+    assert ["500 5.5.6 SASL response limit exceeded"] in replies
+    assert ["250 2.0.0 Ok"] in replies
