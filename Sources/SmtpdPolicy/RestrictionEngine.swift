@@ -458,6 +458,13 @@ public final class RestrictionEngine {
     }
 
     /// reject_unlisted_recipient outside any list (smtpd_reject_unlisted_*).
+    /// True when trivial-rewrite resolves `address` to an error (bad
+    /// domain syntax); a temporary failure is not an answer here.
+    public func isUnresolvable(_ address: String) -> Bool {
+        guard let reply = try? environment.resolve(address) else { return false }
+        return reply.flags.contains(.error)
+    }
+
     public func checkUnlisted(_ address: String, sender: Bool) -> PolicyOutcome {
         var e = Evaluation()
         e.outcome.decision = unlisted(address, sender: sender, &e)

@@ -145,7 +145,9 @@ enum SmtpdCommand {
             // quoted-pair; Postfix accepts it); anywhere else it is refused.
             if escaped { escaped = false; out.unicodeScalars.append(c); continue }
             if c.value < 0x20 || c.value == 0x7F { return nil }
-            if c == "\\" && inQuote { escaped = true; continue }
+            // A backslash quotes the next character, in or out of quotes
+            // (RFC 822 quoted-pair, as Postfix's tokenizer reads it).
+            if c == "\\" { escaped = true; continue }
             if c == "\"" { inQuote.toggle(); continue }
             if (c == " " || c == "\t") && !inQuote { return nil }
             if !inQuote && (c == "<" || c == ">") { return nil }

@@ -162,9 +162,10 @@ final class SmtpdSession {
 
     /// `from=<s> to=<r> proto=P helo=<h>` context of restriction log lines.
     private func context(recipient: String?, sender: String? = nil) -> String {
+        // Addresses in external form (info_log_address_format = external).
         var text = ""
-        if let s = sender ?? self.sender { text += " from=<\(s)>" }
-        if let r = recipient { text += " to=<\(r)>" }
+        if let s = sender ?? self.sender { text += " from=<\(s.isEmpty ? s : HeaderAddressParser.quoteInternal(s))>" }
+        if let r = recipient { text += " to=<\(r.isEmpty ? r : HeaderAddressParser.quoteInternal(r))>" }
         text += " proto=\(proto)"
         if let h = helo { text += " helo=<\(h)>" }
         return text
@@ -578,6 +579,11 @@ final class SmtpdSession {
             return false
         case .success(let p): parsed = p
         }
+        if !parsed.address.isEmpty && badAddress(parsed.address) {
+            logWarning("Illegal address syntax from \(client) in MAIL command: \(rest.dropFirst(5).drop { $0 == " " })")
+            error("501 5.1.7 Bad sender address syntax")
+            return false
+        }
         var newEnvid: String? = nil
         var newRet: Int? = nil
         var newEncoding: String? = nil
@@ -663,6 +669,12 @@ final class SmtpdSession {
         return (p.uppercased(), nil)
     }
 
+    /// Postfix's smtpd_check_addr: an address that trivial-rewrite cannot
+    /// resolve (a malformed domain or literal) is a syntax error.
+    private func badAddress(_ address: String) -> Bool {
+        !standalone && engine.isUnresolvable(address)
+    }
+
     // MARK: - RCPT
 
     private func rcptCommand(_ rest: Substring) -> Bool {
@@ -679,7 +691,7 @@ final class SmtpdSession {
             return false
         case .success(let p): parsed = p
         }
-        guard !parsed.address.isEmpty else {
+        guard !parsed.address.isEmpty, !badAddress(parsed.address) else {
             logWarning("Illegal address syntax from \(client) in RCPT command: \(rest.dropFirst(3).drop { $0 == " " })")
             error("501 5.1.3 Bad recipient address syntax")
             return false

@@ -94,7 +94,8 @@ final class AddressResolver {
                 }
                 domain = s.myhostname
             }
-            while let d = domain, d.count > 1, d.hasSuffix(".") { domain = String(d.dropLast()) }
+            // One trailing dot goes, not "..": that stays and is invalid.
+            if let d = domain, d.count > 1, d.hasSuffix("."), !d.dropLast().hasSuffix(".") { domain = String(d.dropLast()) }
             guard route.isEmpty, isLocal(domain!, flags: &flags) else { break }
             if let at = bare.lastIndex(of: "@") {
                 local = String(bare[..<at])
