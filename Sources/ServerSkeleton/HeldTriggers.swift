@@ -80,6 +80,9 @@ public final class HeldTriggers {
                 // A bound on what one wakeup returns: requests are single
                 // bytes, and repeating one adds nothing.
                 if bytes.count < 1024 { bytes += buffer[0..<min(n, 1024 - bytes.count)] }
+                // A short read took all there was: no second read only to
+                // hear EAGAIN (a close still wakes the level-triggered poll).
+                if n < buffer.count { return true }
                 continue
             }
             if n < 0 && errno == EINTR { continue }
