@@ -72,10 +72,10 @@ public final class CleanupClient {
     /// Sends the flags, the envelope and the envelope recipients.
     public func begin(flags: CleanupProtocol.Flags, sender: String, fullName: String? = nil,
                       arrival: (Int, Int)? = nil, attributes: [QueueAttribute] = [],
-                      recipients: [QueueRecipient]) {
+                      recipients: [QueueRecipient], verp: String? = nil) {
         stream.write(AttributeList([(CleanupProtocol.Attribute.flags, String(flags.rawValue))]).encoded())
         CleanupProtocol.writeEnvelope(to: stream, sender: sender, fullName: fullName, arrival: arrival,
-                                      attributes: attributes)
+                                      attributes: attributes, verp: verp)
         for r in recipients { stream.write(CleanupProtocol.recipientList(r).encoded()) }
         stream.write(CleanupProtocol.marker(.content).encoded())
     }

@@ -49,6 +49,7 @@ public enum CleanupProtocol {
         public static let type = "type"
         public static let arrivalTime = "arrival_time"
         public static let fullName = "full_name"
+        public static let verpDelimiters = "verp_delimiters"
         public static let sender = "sender"
         public static let attribute = "attribute"
         public static let recipient = "recipient"
@@ -156,7 +157,7 @@ public enum CleanupProtocol {
     /// directly (no list, no concatenated strings: smtpd does this once
     /// per message).
     public static func writeEnvelope(to stream: Stream, sender: String, fullName: String?, arrival: (Int, Int)?,
-                                     attributes: [QueueAttribute]) {
+                                     attributes: [QueueAttribute], verp: String? = nil) {
         func pair(_ name: String, _ value: String) {
             stream.write(name); stream.write(byte: 0)
             stream.write(value); stream.write(byte: 0)
@@ -169,6 +170,7 @@ public enum CleanupProtocol {
             stream.write(Attribute.attribute); stream.write(byte: 0)
             stream.write(a.name); stream.write(byte: 0x3D); stream.write(a.value); stream.write(byte: 0)
         }
+        if let verp { pair(Attribute.verpDelimiters, verp) }
         stream.write(byte: 0)
     }
 

@@ -11,6 +11,8 @@ struct CleanupEnvelope {
     var flags: CleanupProtocol.Flags = []
     var arrival: (Int, Int)?
     var fullName: String?
+    /// XVERP / sendmail -V delimiters (the queue file's V record).
+    var verpDelimiters: String?
     var sender = ""
     var attributes: [QueueAttribute] = []
     var recipients: [QueueRecipient] = []
@@ -232,6 +234,7 @@ final class CleanupSession {
                     if let s = parts.first { envelope.arrival = (s, parts.count > 1 ? parts[1] : 0) }
                 }
                 envelope.fullName = list[CleanupProtocol.Attribute.fullName]
+                envelope.verpDelimiters = list[CleanupProtocol.Attribute.verpDelimiters]
                 envelope.sender = list[CleanupProtocol.Attribute.sender] ?? ""
                 for (name, value) in list.pairs where name == CleanupProtocol.Attribute.attribute {
                     guard let a = QueueAttribute(payload: Array(value.utf8)), !a.value.isEmpty,
@@ -533,6 +536,7 @@ final class CleanupSession {
                 try w.appendAttribute(a.name, a.value)
             }
         }
+        if let v = envelope.verpDelimiters { try w.append(.verp, v) }
         if settings.delayWarningTime > 0 && !envelope.sender.isEmpty {
             try w.append(.warningTime, QueueSizeRecord.pad15(arrival.0 + settings.delayWarningTime))
         }

@@ -10,6 +10,8 @@ struct PickupFile {
     var name = ""
     var sender = ""
     var fullName: String?
+    /// The V record (sendmail -XV).
+    var verpDelimiters: String?
     var arrival: (Int, Int)?
     var attributes: [QueueAttribute] = []
     var recipients: [QueueRecipient] = []
@@ -70,6 +72,7 @@ struct PickupFile {
                 let parts = text.split(separator: " ").compactMap { Int($0) }
                 if file.arrival == nil, let s = parts.first { file.arrival = (s, parts.count > 1 ? parts[1] : 0) }
             case .fullName: file.fullName = text
+            case .verp: file.verpDelimiters = text
             case .sender:
                 if sawSender { throw .malformed("message rejected: multiple sender records") }
                 sawSender = true

@@ -72,7 +72,7 @@ func deliver(_ file: PickupFile, uid: uid_t, mtime: Int, origID: String?, config
     var flags = CleanupProtocol.Flags.external(receiveOverrideOptions: config.value("receive_override_options"))
     flags.insert(.bounce)
     client.begin(flags: flags, sender: file.sender, fullName: file.fullName, arrival: file.arrival,
-                 attributes: file.attributes, recipients: file.recipients)
+                 attributes: file.attributes, recipients: file.recipients, verp: file.verpDelimiters)
     do {
         let mailName = config.value("mail_name")
         try client.writeLine(Array("Received: by \(config.value("myhostname")) (\(mailName.isEmpty ? "Postfix" : mailName), from userid \(uid))".utf8))

@@ -13,6 +13,8 @@ struct SendmailOptions {
     var notifyFlags: Int?
     var retFlags: Int?
     var envelopeID: String?
+    /// -XV (VERP): the delimiters given, empty for default_verp_delimiters.
+    var verpDelimiters: String?
     var recipients: [String] = []
 
     struct Problem: Error { var text: String }
@@ -87,6 +89,7 @@ struct SendmailOptions {
                     default: return .failure(Problem(text: "bad -R option value: \(value)"))
                     }
                 case "V": o.envelopeID = value
+                case "X" where value.hasPrefix("V"): o.verpDelimiters = String(value.dropFirst())
                 case "B", "L", "O", "X", "e", "h", "p", "c", "m", "n", "v", "x", "G", "I", "U":
                     break  // accepted and ignored
                 default:

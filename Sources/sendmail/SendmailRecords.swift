@@ -1,5 +1,5 @@
 // SendmailRecords: the records sendmail hands to postdrop (reference §12):
-// A rewrite_context=local, [A envelope_id, A ret_flags], F, S,
+// A rewrite_context=local, [A envelope_id, A ret_flags], F, S, [V],
 // {[A notify_flags] R}, M, the lines as N (L chunks for long lines), X,
 // the -t recipients, E. Also the -t header parser (To, Cc, Bcc; only the
 // Resent- ones when the message has any).
@@ -19,6 +19,7 @@ struct SendmailRecords {
         if let r = options.retFlags { writer.append(.attribute, "ret_flags=\(r)") }
         if let f = fullName { writer.append(.fullName, f) }
         writer.append(.sender, sender)
+        if let v = options.verpDelimiters { writer.append(.verp, v) }
         for r in options.recipients { recipient(r, notify: options.notifyFlags) }
         writer.append(.message)
     }

@@ -43,6 +43,15 @@ do { config = try MailConfig.load(directory: configDirectory, programName: "send
     fail(error.postfixText, EX_TEMPFAIL)
 }
 let commandDirectory = config.value("command_directory")
+if let given = options.verpDelimiters {
+    // -XV: two characters from verp_delimiter_filter (as Postfix's sendmail).
+    let filter = config.value("verp_delimiter_filter")
+    let delimiters = given.isEmpty ? config.value("default_verp_delimiters") : given
+    guard delimiters.utf8.count == 2, delimiters.allSatisfy({ filter.contains($0) }) else {
+        fail("-V requires two characters from \(filter)", EX_TEMPFAIL)
+    }
+    options.verpDelimiters = delimiters
+}
 
 func execCommand(_ name: String, _ args: [String]) -> Never {
     let path = commandDirectory + "/" + name
@@ -83,6 +92,9 @@ if let pw = getpwuid(uid) {
 }
 let sender = options.sender ?? login
 let who = "\(sender.isEmpty ? login : sender)(\(uid))"
+if options.verpDelimiters != nil && sender.isEmpty {
+    fail("\(sender)(\(uid)): -V option requires non-null sender address", EX_TEMPFAIL)
+}
 
 // Read the message.
 let lineLimit = Int(config.value("line_length_limit")) ?? 2048

@@ -86,9 +86,10 @@ final class PostdropQueueFile: SmtpdQueueFile {
     }
 
     func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
-               recipients: [QueueRecipient]) {
+               recipients: [QueueRecipient], verp: String?) {
         var w = QueueRecordWriter()
         w.append(.sender, sender)
+        if let v = verp { w.append(.verp, v) }
         for a in attributes where a.name == "encoding" { w.append(.attribute, "encoding=\(a.value)") }
         for r in recipients {
             if let n = r.notifyFlags { w.append(.attribute, "notify_flags=\(n)") }

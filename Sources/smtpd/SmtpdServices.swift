@@ -11,7 +11,7 @@ import SmtpdPolicy
 protocol SmtpdQueueFile: AnyObject {
     var queueID: String { get }
     func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
-               recipients: [QueueRecipient])
+               recipients: [QueueRecipient], verp: String?)
     func writeRecord(continued: Bool, _ payload: ArraySlice<UInt8>) throws(CleanupClientError)
     func finish(actions: CleanupActions) throws(CleanupClientError) -> CleanupReply
 }
@@ -22,8 +22,9 @@ protocol SmtpdQueue: AnyObject {
 
 extension CleanupClient: SmtpdQueueFile {
     func begin(flags: CleanupProtocol.Flags, sender: String, arrival: (Int, Int), attributes: [QueueAttribute],
-               recipients: [QueueRecipient]) {
-        begin(flags: flags, sender: sender, fullName: nil, arrival: arrival, attributes: attributes, recipients: recipients)
+               recipients: [QueueRecipient], verp: String?) {
+        begin(flags: flags, sender: sender, fullName: nil, arrival: arrival, attributes: attributes, recipients: recipients,
+              verp: verp)
     }
     func finish(actions: CleanupActions) throws(CleanupClientError) -> CleanupReply {
         try finish(extracted: [], actions: actions)

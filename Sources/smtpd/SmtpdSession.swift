@@ -47,6 +47,12 @@ final class SmtpdSession {
     /// DSN not announced (smtpd_discard_ehlo_keywords): its parameters are refused.
     /// The PROXY header (smtpd_upstream_proxy_protocol) was missing or bad.
     var proxyFailed = false
+    /// XVERP delimiters of the current transaction.
+    private var verpDelimiters: String?
+    /// smtpd_authorized_verp_clients, decided for the real client.
+    private lazy var verpAllowed: Bool = !settings.verpClients.isEmpty
+        && authorized(settings.verpClients, "smtpd_authorized_verp_clients") && !discardedKeywords.contains("VERP")
+        && !discardedKeywords.contains("XVERP")
     private var dsnDisabled: Bool { discardedKeywords.contains("DSN") }
     /// EHLO keywords withheld from this client (SmtpdEhloDiscard).
     private lazy var discardedKeywords: Set<String> = settings.ehloDiscard.keywords(for: peer.address, warn: logWarning)
@@ -516,6 +522,7 @@ final class SmtpdSession {
         if !settings.disableVRFY { words.append("VRFY") }
         words.append("ETRN")
         words += securityKeywords()
+        if verpAllowed { words.append("XVERP") }
         if authorized(settings.xclientHosts, "smtpd_authorized_xclient_hosts") {
             words.append("XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT")
         }
@@ -589,6 +596,7 @@ final class SmtpdSession {
         var newEncoding: String? = nil
         var newSaslSender: String? = nil
         var sawAuth = false
+        var newVerp: String? = nil
         for p in parsed.parameters {
             let (key, value) = keyValue(p)
             switch key {
@@ -619,6 +627,13 @@ final class SmtpdSession {
                 }
                 newEnvid = decoded
             case "SMTPUTF8" where value == nil: break
+            case "XVERP" where verpAllowed:
+                // As Postfix: two delimiters from verp_delimiter_filter.
+                let delimiters = value.map(String.init) ?? settings.defaultVerpDelimiters
+                guard value == nil || (delimiters.utf8.count == 2 && delimiters.allSatisfy { settings.verpFilter.contains($0) }) else {
+                    error("501 5.5.4 Error: XVERP needs two characters from \(settings.verpFilter)"); return false
+                }
+                newVerp = delimiters
             case "AUTH" where value != nil:
                 // Ignored unless SASL is on; then kept (Postfix 3.7).
                 guard saslActive else { break }
@@ -634,6 +649,10 @@ final class SmtpdSession {
             let r = SmtpReply(552, "5.3.4", "Message size exceeds fixed limit")
             logReject(r, recipient: nil, sender: parsed.address)
             error(r)
+            return false
+        }
+        if newVerp != nil && parsed.address.isEmpty {
+            error("503 5.5.4 Error: XVERP requires non-null sender")
             return false
         }
         if !settings.delayReject {
@@ -656,6 +675,7 @@ final class SmtpdSession {
         }
         sender = parsed.address
         saslSender = newSaslSender
+        verpDelimiters = newVerp
         envid = newEnvid
         retFlags = newRet
         encoding = newEncoding
@@ -831,7 +851,8 @@ final class SmtpdSession {
         var flags = settings.cleanupFlags
         if actions.hold { flags.insert(.hold) }
         if actions.discard { flags.insert(.discard) }
-        file.begin(flags: flags, sender: sender ?? "", arrival: arrival, attributes: attributes(), recipients: recipients)
+        file.begin(flags: flags, sender: sender ?? "", arrival: arrival, attributes: attributes(), recipients: recipients,
+                   verp: verpDelimiters)
         let writer = MessageWriter(file: file, lineLimit: settings.lineLimit, sizeLimit: settings.messageSizeLimit)
         for header in actions.prepend { writer.line(Array(header.utf8)) }
         for line in receivedHeader(queueID: file.queueID) { writer.line(Array(line.utf8)) }
@@ -1247,6 +1268,7 @@ final class SmtpdSession {
     func mailReset() {
         sender = nil
         saslSender = nil
+        verpDelimiters = nil
         recipients.removeAll(keepingCapacity: true)
         queueFile = nil
         declaredSize = 0

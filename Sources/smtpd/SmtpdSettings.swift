@@ -69,6 +69,10 @@ struct SmtpdSettings {
     var upstreamProxy = ""
     /// smtpd_client_port_logging.
     var clientPortLogging = false
+    /// XVERP: smtpd_authorized_verp_clients, default_verp_delimiters, verp_delimiter_filter.
+    var verpClients = ""
+    var defaultVerpDelimiters = "+="
+    var verpFilter = "-=+"
     /// smtpd_relay_before_recipient_restrictions, and whether "no" comes
     /// from the compatibility_level default (then Postfix notes each reject).
     var relayBeforeRecipient = true
@@ -133,6 +137,9 @@ struct SmtpdSettings {
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
         clientPortLogging = c.bool("smtpd_client_port_logging")
+        verpClients = c.value("smtpd_authorized_verp_clients")
+        defaultVerpDelimiters = c.value("default_verp_delimiters")
+        verpFilter = c.value("verp_delimiter_filter")
         relayBeforeRecipient = c.bool("smtpd_relay_before_recipient_restrictions")
         let relayOrder = "smtpd_relay_before_recipient_restrictions"
         relayOrderFromCompatibility = !relayBeforeRecipient && c.overrides[relayOrder] == nil && c.main.values[relayOrder] == nil

@@ -294,3 +294,34 @@ def test_bs_runs_standalone_smtpd(mta):
     r = mta.sendmail(["-bs"], "QUIT\r\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == "220 mta.example.test ESMTP Postfix\r\n221 2.0.0 Bye\r\n"
+
+
+def test_sendmail_xv_keeps_verp_delimiters(mta):
+    """sendmail -XV (default delimiters) and -XV-= reach the queue file as
+    the verp_delimiters record after the sender, as with Debian's sendmail
+    (which our pickup also takes)."""
+    for args, expected in ((["-XV"], "+="), (["-XV-="], "-=")):
+        qid = mta.submit(args + ["-i", "-f", "list@example.com", "bob@example.net"], "Subject: verp\n\nbody\n")
+        env = section(mta.postcat(qid), "ENVELOPE RECORDS")
+        sender = env.index("sender: list@example.com")
+        assert env[sender + 1] == f"verp_delimiters: {expected}", env
+    before = set(mta.pickup_ids())
+    r = subprocess.run([str(DEBIAN_SENDMAIL), "-C", mta.etc, "-XV", "-i", "-f", "deb@example.com", "one@example.net"],
+                       input=b"Subject: verp from debian\n\nbody\n", capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    qid = wait_for(lambda: next((i for i in mta.pickup_ids() if i not in before), None))
+    assert qid, mta.logs()
+    path = mta.root / "queue" / "incoming" / qid
+    assert wait_for(lambda: path.exists() and (path.stat().st_mode & 0o700) == 0o700), mta.logs()
+    assert "verp_delimiters: +=" in section(mta.postcat(qid), "ENVELOPE RECORDS")
+
+
+@pytest.mark.parametrize("args", [["-XVab", "-f", "a@example.com"], ["-XV", "-f", ""]], ids=["bad-delimiters", "null-sender"])
+def test_sendmail_xv_errors_match_debian(mta, args):
+    runs = []
+    for program in (DEBIAN_SENDMAIL, BIN / "sendmail"):
+        r = subprocess.run([str(program), "-C", mta.etc, *args, "x@example.net"], input=b"Subject: x\n\nbody\n",
+                           capture_output=True, timeout=30)
+        runs.append((r.returncode, r.stderr.decode()))
+    assert runs[1] == runs[0]
+    assert runs[1][0] == 75

@@ -145,6 +145,8 @@ def services(ports: dict[str, int], dovecot_port: int, certs: Path) -> str:
 127.0.0.1:{ports['plaintext']} inet n - n - - smtpd
   -o smtpd_tls_auth_only=no
   -o smtpd_recipient_restrictions=reject_plaintext_session,check_sasl_access,texthash:{certs}/sasl_access,permit_sasl_authenticated,reject_unauth_destination
+127.0.0.1:{ports['verp']} inet n - n - - smtpd
+  -o smtpd_authorized_verp_clients=127.0.0.1
 tlsmgr    unix  -       -       n       300     1       tlsmgr
 discard   unix  -       -       n       -       -       discard
 proxymap  unix  -       -       n       -       -       proxymap
@@ -278,7 +280,7 @@ def env():
                                          "shared@b.test bob, alice@example.test\n@owned.test bob\n")
     dovecot_port = free_port()
     (certs / "sasl_access").write_text("bob REJECT bob may not send\n")
-    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext")
+    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext", "verp")
     oracle = Oracle({n: free_port() for n in names}, dovecot_port, certs)
     ours = Ours({n: free_port() for n in names}, dovecot_port, certs)
     dovecot = Dovecot([oracle.queue, ours.queue], dovecot_port)
@@ -958,3 +960,29 @@ def test_sasl_response_limit_matches_postfix(env):
     replies, log = assert_same(env, dialog, service="login")
     assert ["500 5.5.6 SASL response limit exceeded"] in replies
     assert ["250 2.0.0 Ok"] in replies
+
+
+def queue_records(postcat_text: str) -> list[str]:
+    """The record names postcat shows, in order (values left out)."""
+    return [line.split(":", 1)[0] for line in postcat_text.splitlines()
+            if ":" in line and not line.startswith("***")]
+
+
+def test_xverp_delimiters_reach_the_queue_file_like_postfix(env):
+    """MAIL FROM ... XVERP=-= from an authorized client: the queue file
+    gets a verp_delimiters record where Postfix's gets it."""
+    results = []
+    for server in (env["oracle"], env["ours"]):
+        marker = f"verp-{server.ports['verp']}"
+        c = Client(server.ports["verp"])
+        assert "250-XVERP" in c.cmd("EHLO client.example")
+        assert c.cmd("MAIL FROM:<hold@b.test> XVERP=-=") == ["250 2.1.0 Ok"]
+        assert c.cmd("RCPT TO:<x@relay.test>") == ["250 2.1.5 Ok"]
+        c.cmd("DATA")
+        assert c.send(f"Subject: {marker}\r\n\r\nbody\r\n.\r\n".encode())[0].startswith("250 2.0.0 Ok: queued as")
+        c.cmd("QUIT")
+        c.close()
+        text = server.postcat(hold_qid(server, marker))
+        results.append((queue_records(text), [l for l in text.splitlines() if l.startswith("verp_delimiters:")]))
+    assert results[1] == results[0], f"ours: {results[1]}\noracle: {results[0]}"
+    assert results[1][1] == ["verp_delimiters: -="]
