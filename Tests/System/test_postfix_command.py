@@ -80,24 +80,7 @@ class Instance:
 
     def run_tty(self, *args, timeout=20) -> tuple[int, str]:
         """Runs with standard error on a pseudo-terminal; returns (rc, stderr)."""
-        leader, follower = pty.openpty()
-        try:
-            proc = subprocess.Popen([str(BIN / args[0]), "-c", str(self.etc), *args[1:]],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
-            os.close(follower)
-            rc = proc.wait(timeout=timeout)
-            chunks = []
-            while True:
-                try:
-                    chunk = os.read(leader, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            return rc, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
-        finally:
-            os.close(leader)
+        return tty_output([str(BIN / args[0]), "-c", str(self.etc), *args[1:]], timeout=timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
