@@ -50,6 +50,8 @@ public struct PolicySettings: Sendable {
     /// check_policy_service defaults, and the DNS list replies.
     public var policyService = PolicyServiceSettings()
     public var rbl = RblSettings()
+    /// smtpd_log_access_permit_actions: permit decisions that are logged.
+    public var permitLogActions = ""
 
     public init() {}
 
@@ -92,5 +94,6 @@ public struct PolicySettings: Sendable {
         for name in restrictionClasses { classLists[name] = config.value(name) }
         policyService = PolicyServiceSettings(config: config)
         rbl = RblSettings(config: config)
+        permitLogActions = config.value("smtpd_log_access_permit_actions")
     }
 }

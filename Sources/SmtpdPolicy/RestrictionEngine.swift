@@ -34,6 +34,8 @@ public final class RestrictionEngine {
     var mxBackupNetworks: NetworkMatchList?
     var ownAddresses: [[UInt8]]?
     private var rblTables: TableList?
+    /// smtpd_log_access_permit_actions, its tables opened once.
+    let permitLog: StringMatchList
 
     struct Restriction: Equatable {
         var name: String
@@ -44,6 +46,8 @@ public final class RestrictionEngine {
         self.settings = settings
         self.environment = environment
         self.tableContext = tableContext
+        permitLog = StringMatchList(parameter: "smtpd_log_access_permit_actions", value: settings.permitLogActions,
+                                    context: tableContext)
     }
 
     /// True when the stage's list is empty (nothing to check).
@@ -132,6 +136,7 @@ public final class RestrictionEngine {
         }
         for r in list {
             let decision = apply(r, stage: stage, facts: facts, depth: depth, &e)
+            if decision == .permit && !permitLog.isEmpty { notePermit(r.name, stage: stage, facts: facts, &e) }
             if e.warnIfReject && r.name != "warn_if_reject" {
                 e.warnIfReject = false
                 if case .reject(let reply) = decision {
@@ -503,12 +508,12 @@ public final class RestrictionEngine {
             return configurationError(name, kind)
         }
         guard let value else { return nil }
-        return tableResult(value, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e)
+        return tableResult(value, stage: stage, facts: facts, name: name, kind: kind, depth: depth, source: reference, &e)
     }
 
     /// What an access table's answer means (access(5)).
     func tableResult(_ value: String, stage: PolicyStage, facts: PolicyFacts, name: String, kind: String,
-                     depth: Int, _ e: inout Evaluation) -> PolicyDecision {
+                     depth: Int, source: String? = nil, _ e: inout Evaluation) -> PolicyDecision {
         let trimmed = value.trimmingPostfixSpace()
         let word: Substring
         var text: Substring = ""
@@ -520,7 +525,9 @@ public final class RestrictionEngine {
         }
         let action = word.uppercased()
         switch action {
-        case "OK": return .permit
+        case "OK":
+            if let source { logPermit("OK", kind: kind, name: name, suffix: "from " + source, &e) }
+            return .permit
         case "DUNNO": return .dunno
         case "REJECT":
             return reject(settings.accessMapRejectCode, "5.7.1", name, kind, text.isEmpty ? "Access denied" : String(text))

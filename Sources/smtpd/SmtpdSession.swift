@@ -795,8 +795,9 @@ final class SmtpdSession {
                     let o = policyCheck(stage, facts: f)
                     logEvents(o, recipient: recipient)
                     merge(o.actions)
-                    // Warnings come again with every RCPT (Postfix runs these lists each time).
-                    if o.dependsOnRecipients || !o.warnings.isEmpty { combined.dependsOnRecipients = true }
+                    // Warnings and logged events (warn, permit...) come again with every RCPT
+                    // (Postfix runs these lists each time).
+                    if o.dependsOnRecipients || !o.lines.isEmpty { combined.dependsOnRecipients = true }
                     if let r = o.reply { combined.decision = .reject(r); break }
                 }
                 // Postfix runs these lists at every RCPT; their verdict is kept for the

@@ -59,8 +59,9 @@ struct SmtpdSettings {
     var forbiddenCommands = "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}"
     var recipientOvershootLimit = 1000
     var junkCommandLimit = 100
-    /// The type:table entries of smtpd_forbidden_commands, opened once.
-    var forbiddenTables: [String: LookupTable] = [:]
+    /// smtpd_forbidden_commands, its tables opened once.
+    var forbiddenList = StringMatchList(parameter: "smtpd_forbidden_commands",
+                                        value: "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}")
     /// Reject footers and soft_bounce (SmtpdReplyShaper).
     var replyShaper = SmtpdReplyShaper()
     /// smtpd_command_filter, opened once.
@@ -130,8 +131,8 @@ struct SmtpdSettings {
         peernameLookup = c.bool("smtpd_peername_lookup")
         smtputf8Enable = c.bool("smtputf8_enable")
         forbiddenCommands = c.value("smtpd_forbidden_commands")
-        forbiddenTables = SmtpdSettings.openTables(forbiddenCommands, parameter: "smtpd_forbidden_commands",
-                                                   context: TableContext(config: c))
+        forbiddenList = StringMatchList(parameter: "smtpd_forbidden_commands", value: forbiddenCommands,
+                                        context: TableContext(config: c))
         recipientOvershootLimit = context.integer("smtpd_recipient_overshoot_limit")
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
@@ -151,41 +152,14 @@ struct SmtpdSettings {
         ipv6Enabled = all || protocols.contains("ipv6")
     }
 
-    /// The type:table entries of a string list, opened (a table that
-    /// cannot be opened is logged and then matches nothing).
-    static func openTables(_ value: String, parameter: String, context: TableContext) -> [String: LookupTable] {
-        var tables: [String: LookupTable] = [:]
-        for item in value.splitListGrouped() where item.contains(":") {
-            let reference = item.hasPrefix("!") ? String(item.dropFirst()) : item
-            do { tables[reference] = try TableOpener.open(reference, context: context) } catch {
-                MailLog.warning("\(parameter): \(reference): \(error)")
-            }
-        }
-        return tables
-    }
-
     /// Whether the first word of an unknown command matches
-    /// smtpd_forbidden_commands (Postfix's string_list: words compared
-    /// without case, type:table lookups, "!" negates).
+    /// smtpd_forbidden_commands.
     func isForbiddenCommand(_ word: String) -> Bool {
-        for item in forbiddenCommands.splitListGrouped() {
-            let negated = item.hasPrefix("!")
-            let pattern = negated ? String(item.dropFirst()) : item
-            let matched: Bool
-            if pattern.contains(":") {
-                matched = ((try? forbiddenTables[pattern]?.find(word)) ?? nil) != nil
-            } else {
-                matched = pattern.lowercased() == word.lowercased()
-            }
-            if matched { return !negated }
-        }
-        return false
+        forbiddenList.matches(word)
     }
 
-    /// Bare <LF> handling: "yes"/"reject" refuse it, anything else
-    /// (no, normalize) accepts it as a line end. End-of-data is always
-    /// only <CR><LF>.<CR><LF>.
-    /// Postfix 3.7.11: only "reject" refuses a bare <LF> ("yes" is an
-    /// alias of "normalize").
+    /// Bare <LF> handling: "reject" refuses it; anything else (no,
+    /// normalize, and yes, an alias of normalize in Postfix 3.7.11) accepts
+    /// it as a line end. End-of-data is always only <CR><LF>.<CR><LF>.
     var rejectsBareNewline: Bool { forbidBareNewline == "reject" }
 }
