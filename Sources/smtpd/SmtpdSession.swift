@@ -676,6 +676,10 @@ final class SmtpdSession {
         sender = parsed.address
         saslSender = newSaslSender
         verpDelimiters = newVerp
+        if !settings.delayOpen && !standalone && !openQueueFile() {
+            mailReset()
+            return false
+        }
         envid = newEnvid
         retFlags = newRet
         encoding = newEncoding
@@ -699,7 +703,7 @@ final class SmtpdSession {
 
     private func rcptCommand(_ rest: Substring) -> Bool {
         if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
-        guard let sender else { error("503 5.5.1 Error: need MAIL command"); return false }
+        guard sender != nil else { error("503 5.5.1 Error: need MAIL command"); return false }
         let parsed: (address: String, parameters: [Substring])
         switch SmtpdCommand.path(rest, keyword: "TO:", strict: settings.strictEnvelopes) {
         case .failure(.syntax): error("501 5.5.4 Syntax: RCPT TO:<address>"); return false
@@ -761,24 +765,30 @@ final class SmtpdSession {
         var f = facts()
         f.recipient = parsed.address
         if let r = recipientChecks(f, recipient: parsed.address) { error(r); return false }
-        if queueFile == nil {
-            do { queueFile = try queue.open() } catch {
-                logWarning("\(error)")
-                self.error("451 4.3.0 Error: queue file write error")
-                return false
-            }
-            var line = "\(queueFile!.queueID): client=\(client)" + saslLogSuffix
-            if let s = saslSender { line += ", sasl_sender=\(s)" }
-            if let name = xforward["NAME"], let addr = xforward["ADDR"] {
-                if let ident = xforward["IDENT"] { line += ", orig_queue_id=\(ident)" }
-                line += ", orig_client=\(name)[\(addr)]"
-            }
-            logInfo(line)
-        }
-        _ = sender
+        guard openQueueFile() else { return false }
         recipients.append(QueueRecipient(address: parsed.address, original: parsed.address, dsnOriginalRecipient: orcpt,
                                          notifyFlags: notify))
         reply("250 2.1.5 Ok")
+        return true
+    }
+
+    /// Opens the queue file once per transaction and logs `QID: client=`:
+    /// at the first accepted RCPT, or at MAIL FROM with
+    /// smtpd_delay_open_until_valid_rcpt = no. False after an error reply.
+    private func openQueueFile() -> Bool {
+        guard queueFile == nil else { return true }
+        do { queueFile = try queue.open() } catch {
+            logWarning("\(error)")
+            self.error("451 4.3.0 Error: queue file write error")
+            return false
+        }
+        var line = "\(queueFile!.queueID): client=\(client)" + saslLogSuffix
+        if let s = saslSender { line += ", sasl_sender=\(s)" }
+        if let name = xforward["NAME"], let addr = xforward["ADDR"] {
+            if let ident = xforward["IDENT"] { line += ", orig_queue_id=\(ident)" }
+            line += ", orig_client=\(name)[\(addr)]"
+        }
+        logInfo(line)
         return true
     }
 

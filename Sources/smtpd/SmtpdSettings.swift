@@ -70,6 +70,8 @@ struct SmtpdSettings {
     var upstreamProxy = ""
     /// smtpd_client_port_logging.
     var clientPortLogging = false
+    /// smtpd_delay_open_until_valid_rcpt.
+    var delayOpen = true
     /// XVERP: smtpd_authorized_verp_clients, default_verp_delimiters, verp_delimiter_filter.
     var verpClients = ""
     var defaultVerpDelimiters = "+="
@@ -138,6 +140,7 @@ struct SmtpdSettings {
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
         clientPortLogging = c.bool("smtpd_client_port_logging")
+        delayOpen = c.bool("smtpd_delay_open_until_valid_rcpt")
         verpClients = c.value("smtpd_authorized_verp_clients")
         defaultVerpDelimiters = c.value("default_verp_delimiters")
         verpFilter = c.value("verp_delimiter_filter")
