@@ -352,6 +352,13 @@ final class SmtpdSession {
                 error("500 5.5.2 Error: bad syntax")
                 continue
             }
+            // smtpd_noop_commands: 250, nothing else (not in the statistics).
+            if !settings.noopCommands.isEmpty && settings.noopCommands.matches(verb) {
+                reply("250 2.0.0 Ok")
+                if junkCount > settings.junkCommandLimit { errorCount += 1 }
+                junkCount += 1
+                continue
+            }
             guard let name = SmtpdSession.commands[verb] else {
                 stage = "UNKNOWN"
                 count("unknown", ok: false)

@@ -70,6 +70,8 @@ struct SmtpdSettings {
     var upstreamProxy = ""
     /// smtpd_client_port_logging.
     var clientPortLogging = false
+    /// smtpd_noop_commands.
+    var noopCommands = StringMatchList(parameter: "smtpd_noop_commands", value: "")
     /// smtpd_delay_open_until_valid_rcpt.
     var delayOpen = true
     /// XVERP: smtpd_authorized_verp_clients, default_verp_delimiters, verp_delimiter_filter.
@@ -141,6 +143,8 @@ struct SmtpdSettings {
         commandFilter = SmtpdCommandFilter.open(config: c, tableContext: TableContext(config: c))
         clientPortLogging = c.bool("smtpd_client_port_logging")
         delayOpen = c.bool("smtpd_delay_open_until_valid_rcpt")
+        noopCommands = StringMatchList(parameter: "smtpd_noop_commands", value: c.value("smtpd_noop_commands"),
+                                       context: TableContext(config: c))
         verpClients = c.value("smtpd_authorized_verp_clients")
         defaultVerpDelimiters = c.value("default_verp_delimiters")
         verpFilter = c.value("verp_delimiter_filter")
