@@ -37,6 +37,8 @@ public struct PolicyActions: Equatable, Sendable {
 public enum PolicyLogLine: Equatable, Sendable {
     case warning(String)
     case event(PolicyEvent)
+    /// A plain informational line (Postfix's msg_info).
+    case info(String)
 }
 
 public struct PolicyOutcome: Equatable, Sendable {
@@ -46,6 +48,10 @@ public struct PolicyOutcome: Equatable, Sendable {
     public mutating func warn(_ text: String) {
         warnings.append(text)
         lines.append(.warning(text))
+    }
+
+    public mutating func inform(_ text: String) {
+        lines.append(.info(text))
     }
 
     public mutating func note(_ event: PolicyEvent) {

@@ -432,7 +432,7 @@ public final class RestrictionEngine {
             let keys = AddressSearch.virtualKeys(resolved.asciiLowercased(), delimiters: settings.recipientDelimiter, domainIsLocal: domainIsLocal)
             return try maps(parameter, value).find(keys: keys) != nil
         }
-        func unknown(_ code: Int, _ table: String) -> PolicyDecision {
+        func unknown(_ code: Int, _ table: String, dsn: String = dsn) -> PolicyDecision {
             let suffix = settings.showUserUnknownTableName ? " in \(table) table" : ""
             return reject(code, dsn, address, kind, "User unknown\(suffix)")
         }
@@ -453,7 +453,10 @@ public final class RestrictionEngine {
                 return unknown(settings.unknownRelayRecipientRejectCode, "relay recipient")
             }
             if flags.contains(.classAlias) {
-                return unknown(settings.unknownVirtualAliasRejectCode, "virtual alias")
+                // As Postfix: trivial-rewrite's error transport says 5.1.1,
+                // which a sender check turns into its sender form, 5.1.7.
+                if sender { e.outcome.inform("mapping DSN status 5.1.1 into Sender address status 5.1.7") }
+                return unknown(settings.unknownVirtualAliasRejectCode, "virtual alias", dsn: sender ? "5.1.7" : "5.1.1")
             }
             return .dunno
         } catch {
@@ -462,7 +465,6 @@ public final class RestrictionEngine {
         }
     }
 
-    /// reject_unlisted_recipient outside any list (smtpd_reject_unlisted_*).
     /// True when trivial-rewrite resolves `address` to an error (bad
     /// domain syntax); a temporary failure is not an answer here.
     public func isUnresolvable(_ address: String) -> Bool {
@@ -470,6 +472,7 @@ public final class RestrictionEngine {
         return reply.flags.contains(.error)
     }
 
+    /// reject_unlisted_recipient outside any list (smtpd_reject_unlisted_*).
     public func checkUnlisted(_ address: String, sender: Bool) -> PolicyOutcome {
         var e = Evaluation()
         e.outcome.decision = unlisted(address, sender: sender, &e)

@@ -110,8 +110,7 @@ enum SmtpdCommand {
             while after < bytes.endIndex && !isBlank(bytes[after]) { after = bytes.index(after: after) }
         } else {
             if strict { return .failure(.badAddress) }
-            after = i
-            while after < bytes.endIndex && !isBlank(bytes[after]) { after = bytes.index(after: after) }
+            after = unbracketedEnd(bytes, from: i)
             address = rest[i..<after]
         }
         guard let form = internalForm(address, strict: strict) else { return .failure(.badAddress) }
@@ -124,6 +123,47 @@ enum SmtpdCommand {
             parameters.append(rest[start..<after])
         }
         return .success((form, parameters))
+    }
+
+    /// Where an address without <> that starts at `i` ends: at a blank
+    /// outside quotes (a quoted string may hold blanks; a backslash quotes
+    /// the next character), as Postfix's command tokenizer reads it.
+    static func unbracketedEnd(_ bytes: Substring.UTF8View, from i: String.Index) -> String.Index {
+        var j = i
+        var inQuote = false
+        var escaped = false
+        while j < bytes.endIndex {
+            let c = bytes[j]
+            if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inQuote.toggle() }
+            else if !inQuote && (c == 0x20 || c == 0x09) { break }
+            j = bytes.index(after: j)
+        }
+        return j
+    }
+
+    /// The address as the client wrote it after `FROM:`/`TO:` (for the
+    /// "Illegal address syntax" warning, which quotes just that token).
+    static func addressToken(_ rest: Substring, keyword: String) -> Substring {
+        let bytes = rest.utf8
+        var i = bytes.index(bytes.startIndex, offsetBy: min(keyword.utf8.count, bytes.count))
+        while i < bytes.endIndex && (bytes[i] == 0x20 || bytes[i] == 0x09) { i = bytes.index(after: i) }
+        guard i < bytes.endIndex else { return rest[i...] }
+        if bytes[i] == 0x3C {
+            var inQuote = false
+            var escaped = false
+            var j = bytes.index(after: i)
+            while j < bytes.endIndex {
+                let c = bytes[j]
+                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inQuote.toggle() }
+                else if c == 0x3E && !inQuote { break }
+                j = bytes.index(after: j)
+            }
+            guard j < bytes.endIndex else { return rest[i...] }
+            var after = bytes.index(after: j)
+            while after < bytes.endIndex && bytes[after] != 0x20 && bytes[after] != 0x09 { after = bytes.index(after: after) }
+            return rest[i..<after]
+        }
+        return rest[i..<unbracketedEnd(bytes, from: i)]
     }
 
     /// The address without its source route and quotes; nil when it holds

@@ -327,11 +327,12 @@ extension SmtpdSession {
 
     func authCommand(_ rest: Substring) throws(TransportError) -> Bool {
         if authRateExceeded() { return false }
+        // As Postfix: the HELO requirement comes before "not enabled".
+        if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
         guard saslActive, let auth = security.authenticator else {
             error("503 5.5.1 Error: authentication not enabled")
             return false
         }
-        if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
         if sender != nil { error("503 5.5.1 Error: MAIL transaction in progress"); return false }
         if saslUsername != nil { error("503 5.5.1 Error: already authenticated"); return false }
         let words = rest.split(whereSeparator: { $0 == " " || $0 == "\t" })

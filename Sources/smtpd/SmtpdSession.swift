@@ -181,6 +181,7 @@ final class SmtpdSession {
         for line in outcome.lines {
             switch line {
             case .warning(let w): logWarning(w)
+            case .info(let text): logInfo(text)
             case .event(let e):
                 let text = e.action == "reject_warning" ? settings.replyShaper.logged(e.text) : e.text
                 logInfo("\(queueFile?.queueID ?? "NOQUEUE"): \(e.action): \(stage) from \(client): \(text);\(context(recipient: recipient, sender: sender))")
@@ -582,19 +583,20 @@ final class SmtpdSession {
     private func mailCommand(_ rest: Substring) -> Bool {
         if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
         if sender != nil { error("503 5.5.1 Error: nested MAIL command"); return false }
+        if bdat != nil { error("503 5.5.1 Error: MAIL after BDAT"); return false }
         let parsed: (address: String, parameters: [Substring])
         switch SmtpdCommand.path(rest, keyword: "FROM:", strict: settings.strictEnvelopes) {
         case .failure(.syntax): error("501 5.5.4 Syntax: MAIL FROM:<address>"); return false
         case .failure(let problem):
             if problem == .badAddress {
-                logWarning("Illegal address syntax from \(client) in MAIL command: \(rest.dropFirst(5).drop { $0 == " " })")
+                logWarning("Illegal address syntax from \(client) in MAIL command: \(SmtpdCommand.addressToken(rest, keyword: "FROM:"))")
             }
             error("501 5.1.7 Bad sender address syntax")
             return false
         case .success(let p): parsed = p
         }
         if !parsed.address.isEmpty && badAddress(parsed.address) {
-            logWarning("Illegal address syntax from \(client) in MAIL command: \(rest.dropFirst(5).drop { $0 == " " })")
+            logWarning("Illegal address syntax from \(client) in MAIL command: \(SmtpdCommand.addressToken(rest, keyword: "FROM:"))")
             error("501 5.1.7 Bad sender address syntax")
             return false
         }
@@ -709,21 +711,22 @@ final class SmtpdSession {
     // MARK: - RCPT
 
     private func rcptCommand(_ rest: Substring) -> Bool {
-        if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
+        // As Postfix: no HELO check here (MAIL had one).
         guard sender != nil else { error("503 5.5.1 Error: need MAIL command"); return false }
+        if bdat != nil { error("503 5.5.1 Error: RCPT after BDAT"); return false }
         let parsed: (address: String, parameters: [Substring])
         switch SmtpdCommand.path(rest, keyword: "TO:", strict: settings.strictEnvelopes) {
         case .failure(.syntax): error("501 5.5.4 Syntax: RCPT TO:<address>"); return false
         case .failure(let problem):
             if problem == .badAddress {
-                logWarning("Illegal address syntax from \(client) in RCPT command: \(rest.dropFirst(3).drop { $0 == " " })")
+                logWarning("Illegal address syntax from \(client) in RCPT command: \(SmtpdCommand.addressToken(rest, keyword: "TO:"))")
             }
             error("501 5.1.3 Bad recipient address syntax")
             return false
         case .success(let p): parsed = p
         }
         guard !parsed.address.isEmpty, !badAddress(parsed.address) else {
-            logWarning("Illegal address syntax from \(client) in RCPT command: \(rest.dropFirst(3).drop { $0 == " " })")
+            logWarning("Illegal address syntax from \(client) in RCPT command: \(SmtpdCommand.addressToken(rest, keyword: "TO:"))")
             error("501 5.1.3 Bad recipient address syntax")
             return false
         }
@@ -844,7 +847,6 @@ final class SmtpdSession {
     // MARK: - DATA and BDAT
 
     private func dataPreconditions() -> Bool {
-        if settings.heloRequired && helo == nil { error("503 5.5.1 Error: send HELO/EHLO first"); return false }
         if recipients.isEmpty {
             error(sender == nil ? "503 5.5.1 Error: need RCPT command" : "554 5.5.1 Error: no valid recipients")
             return false
@@ -1061,6 +1063,18 @@ final class SmtpdSession {
             finished = true
             return false
         }
+        // As Postfix: "BDAT 0" without LAST is refused wherever it comes,
+        // and leaves the transaction in the BDAT error state.
+        if size == 0 && !last {
+            logWarning("\(queueFile?.queueID ?? "NOQUEUE"): null BDAT request from \(client)")
+            if bdat == nil { bdat = BdatState() }
+            bdat?.writer = nil
+            if bdat?.failure == nil { bdat?.failure = SmtpReply(551, "5.7.1", "Null BDAT request") }
+            error("551 5.7.1 Null BDAT request")
+            return false
+        }
+        // A chunk after a refused one is read and dropped until the last.
+        let earlierError = bdat?.failure != nil
         if bdat == nil {
             var state = BdatState()
             if dataPreconditionsQuiet() { state.writer = startMessage() } else { state.failure = pendingFailure }
@@ -1085,7 +1099,7 @@ final class SmtpdSession {
         }
         if let failure = bdat?.failure {
             if last { mailReset() }
-            error(failure)
+            error(earlierError ? SmtpReply(551, "5.0.0", "Discarded \(size) bytes after earlier error") : failure)
             return false
         }
         let writer = bdat!.writer!
@@ -1103,7 +1117,6 @@ final class SmtpdSession {
     /// DATA's checks for BDAT: the failure is kept and sent after the chunk.
     private func dataPreconditionsQuiet() -> Bool {
         pendingFailure = nil
-        if settings.heloRequired && helo == nil { pendingFailure = SmtpReply(503, "5.5.1", "Error: send HELO/EHLO first"); return false }
         if recipients.isEmpty {
             pendingFailure = sender == nil ? SmtpReply(503, "5.5.1", "Error: need RCPT command") : SmtpReply(554, "5.5.1", "Error: no valid recipients")
             return false
@@ -1221,10 +1234,12 @@ final class SmtpdSession {
     }
 
     private func xforwardCommand(_ rest: Substring) -> Bool {
+        // As Postfix: the transaction, then the syntax, then the permission.
+        if sender != nil { error("503 5.5.1 Error: MAIL transaction in progress"); return false }
+        if rest.allSatisfy({ $0 == " " || $0 == "\t" }) { error("501 5.5.4 Syntax: XFORWARD attribute=value..."); return false }
         guard xforwardAllowed else {
             error("550 5.7.0 Error: insufficient authorization"); return false
         }
-        if sender != nil { error("503 5.5.1 Error: MAIL transaction in progress"); return false }
         guard let list = attributeList(rest) else { error("501 5.5.4 Syntax: XFORWARD attribute=value..."); return false }
         let known: Set<String> = ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"]
         for (name, value) in list {
@@ -1242,10 +1257,12 @@ final class SmtpdSession {
     }
 
     private func xclientCommand(_ rest: Substring) -> Bool {
+        // As Postfix: the transaction, then the syntax, then the permission.
+        if sender != nil { error("503 5.5.1 Error: MAIL transaction in progress"); return false }
+        if rest.allSatisfy({ $0 == " " || $0 == "\t" }) { error("501 5.5.4 Syntax: XCLIENT attribute=value..."); return false }
         guard authorized(settings.xclientHosts, "smtpd_authorized_xclient_hosts") else {
             error("550 5.7.0 Error: insufficient authorization"); return false
         }
-        if sender != nil { error("503 5.5.1 Error: MAIL transaction in progress"); return false }
         guard let list = attributeList(rest) else { error("501 5.5.4 Syntax: XCLIENT attribute=value..."); return false }
         let known: Set<String> = ["NAME", "REVERSE_NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN", "DESTADDR", "DESTPORT"]
         for (name, value) in list {
