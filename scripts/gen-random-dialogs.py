@@ -10,13 +10,13 @@ with a profile of the corpus. Record them with
 scripts/record-smtp-dialogs.py (Debian's Postfix answers), then replay
 against Posthorn: every difference is a compatibility bug (or one of the
 deliberate hardening differences, which need a posthorn-expect section).
-The corpus's random/ cases came from seeds 1 (80 cases) and 7 (120).
+The corpus's random/ cases came from seeds 1 (80 cases), 7 (120) and 11 (150, more profiles).
 """
 import random, sys, os
 random.seed(int(sys.argv[2]))
 out = sys.argv[1]
 N = int(sys.argv[3])
-profiles = ["default", "external", "strict", "helo", "sizes", "access", "codes", "keywords"]
+profiles = ["default", "external", "strict", "helo", "sizes", "access", "codes", "keywords", "xclient", "footer", "softbounce", "compat0", "verp", "noopcmds", "keywordmaps", "classes", "errors", "session", "cmdfilter", "opennow"]
 locals_ = ["alice", "bob", "postmaster", "nobody", "a.b", "x+y", '"q u"', "ü", "a%b", "c!d", "", "Alice", "MAILER-DAEMON", "abuse"]
 domains = ["example.test", "mta.example.test", "elsewhere.example", "relay.example", "sub.relay.example", "valias.example", "vmbox.example",
            "[127.0.0.1]", "[192.0.2.1]", "localhost", "nodot", "EXAMPLE.TEST", "example.test.", "-bad.example", "a_b.example", "[IPv6:::1]"]

@@ -1162,11 +1162,12 @@ final class SmtpdSession {
 
     private func etrnCommand(_ rest: Substring) -> Bool {
         if settings.heloRequired && helo == nil { error("503 Error: send HELO/EHLO first"); return false }
+        // As Postfix: the transaction before the syntax.
+        if sender != nil { error("503 Error: MAIL transaction in progress"); return false }
         let arg = rest.trimmingSuffix()
         guard !arg.isEmpty, !arg.contains(where: { $0 == " " || $0 == "\t" }) else {
             error("500 Syntax: ETRN domain"); return false
         }
-        if sender != nil { error("503 Error: MAIL transaction in progress"); return false }
         var domain = Substring(arg)
         if domain.first == "@" || domain.first == "#" { domain = domain.dropFirst() }
         guard FlushProtocol.isValidDestination(String(domain)) else {

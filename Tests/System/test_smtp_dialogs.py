@@ -87,6 +87,7 @@ class _PosthornServer:
                 pytest.fail(f"Posthorn smtpd is not answering on 127.0.0.1:{self.port} "
                             f"(profile {profile})\n{self.inst.logs()}", pytrace=False)
             dl.session_log(self.maillog, 0)
+            dl.wait_log_quiet(self.maillog)
         except BaseException:
             self.inst.stop()
             raise

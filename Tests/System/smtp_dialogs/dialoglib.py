@@ -557,6 +557,21 @@ def session_log(path: Path, offset: int, wait: bool = True) -> list[bytes]:
         time.sleep(0.05)
 
 
+def wait_log_quiet(path: Path, quiet: float = 0.3, timeout: float = LOG_WAIT) -> None:
+    """Waits until the log has not grown for `quiet` seconds (the start-up
+    probe's last lines are in before the first case takes its offset)."""
+    deadline = time.monotonic() + timeout
+    size = log_size(path)
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = log_size(path)
+        if now != size:
+            size, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return
+
+
 def mask_reply(line: bytes) -> str:
     text = escape_reply(line)
     return re.sub(r"(queued as )[0-9A-Za-z]+", r"\1{{queueid}}", text)
@@ -652,6 +667,7 @@ class PostfixInstance:
         if not wait_listening(self.port):
             raise RuntimeError(f"postfix smtpd not listening on {self.port}\n" + self.logs())
         session_log(self.maillog, 0)     # the probe session's lines are in
+        wait_log_quiet(self.maillog)
         return self
 
     def logs(self) -> str:
