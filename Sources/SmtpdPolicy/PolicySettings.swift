@@ -41,6 +41,8 @@ public struct PolicySettings: Sendable {
     /// check_policy_service defaults, and the DNS list replies.
     public var policyService = PolicyServiceSettings()
     public var rbl = RblSettings()
+    /// permit_tls_clientcerts and check_ccert_access (ClientCertificateChecks).
+    public var clientCerts = ClientCertificateSettings()
 
     public init() {}
 
@@ -77,5 +79,6 @@ public struct PolicySettings: Sendable {
         for name in restrictionClasses { classLists[name] = config.value(name) }
         policyService = PolicyServiceSettings(config: config)
         rbl = RblSettings(config: config)
+        clientCerts = ClientCertificateSettings(config: config)
     }
 }
