@@ -19,6 +19,8 @@ public struct TLSPeerCertificate: Equatable, Sendable {
     public var failureIssuer = ""
     /// Text name fields that could not be used, as Postfix warns about them.
     public var nameWarnings: [String] = []
+    /// The session was resumed: verified (or not) when it was first made.
+    public var resumed = false
 
     public init(trusted: Bool, subjectCN: String, issuerCN: String, fingerprint: String, publicKeyFingerprint: String) {
         self.trusted = trusted
@@ -59,6 +61,7 @@ public struct TLSPeerCertificate: Equatable, Sendable {
             }
         }
         trusted = SSL_get_verify_result(ssl) == 0
+        resumed = SSL_session_reused(ssl) != 0
         subjectCN = text(false, NID_commonName, "subject CN") ?? ""
         issuerCN = text(true, NID_commonName, "issuer CN") ?? text(true, NID_organizationName, "issuer Organization") ?? ""
         fingerprint = TLSPeerCertificate.fingerprint(cert, digest: digest, publicKey: false)
@@ -93,6 +96,7 @@ public struct TLSPeerCertificate: Equatable, Sendable {
     /// the client `client` ("name[addr]").
     public func verificationFailure(client: String) -> String? {
         guard !trusted else { return nil }
+        if resumed { return "\(client): re-using session with untrusted certificate, look for details earlier in the log" }
         let purpose = failureDepth > 0 ? "CA" : "client"
         switch failureCode {
         case 0: return nil

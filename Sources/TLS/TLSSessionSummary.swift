@@ -52,7 +52,8 @@ public struct TLSSessionSummary: Equatable, Sendable {
         var signatureType = Int32(posthorn_ssl_signature_type_nid(ssl))
         if let cert = SSL_get_certificate(ssl), let key = X509_get0_pubkey(cert) {
             let keyType = EVP_PKEY_get_id(key)
-            if signatureType == 0 { signatureType = keyType }
+            // Unknown (a resumed session): named after the key, RSA signs with PSS in TLS 1.3.
+            if signatureType == 0 { signatureType = keyType == EVP_PKEY_RSA ? EVP_PKEY_RSA_PSS : keyType }
             var name: String?
             switch signatureType {
             case EVP_PKEY_RSA_PSS: name = "RSA-PSS"

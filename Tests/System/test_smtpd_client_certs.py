@@ -14,6 +14,7 @@ header's TLS comment on) and the same extra services:
   access    check_ccert_access texthash:...
   md5       the same with smtpd_tls_fingerprint_digest = md5
   noask     check_ccert_access without smtpd_tls_ask_ccert (a warning)
+  ll2       smtpd_tls_ask_ccert at smtpd_tls_loglevel 2
   policy    check_policy_service (a recording policy server here)
 
 Certificates, made at test time with openssl (no key is committed): a
@@ -127,6 +128,7 @@ def services(ports: dict[str, int], certs: Path, policy_port: int) -> str:
             + svc("md5", "smtpd_tls_ask_ccert=yes", "smtpd_tls_fingerprint_digest=md5",
                   "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_md5,"))
             + svc("noask", "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_access,"))
+            + svc("ll2", "smtpd_tls_ask_ccert=yes", "smtpd_tls_loglevel=2")
             + svc("policy", "smtpd_tls_ask_ccert=yes",
                   f"smtpd_relay_restrictions=check_policy_service,inet:127.0.0.1:{policy_port},reject_unauth_destination")
             + """tlsmgr    unix  -       -       n       300     1       tlsmgr
@@ -181,7 +183,7 @@ class PolicyServer:
         self.server.server_close()
 
 
-NAMES = ("ask", "req", "req0", "reqmay", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "noask", "policy")
+NAMES = ("ask", "req", "req0", "reqmay", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "noask", "ll2", "policy")
 
 
 @pytest.fixture(scope="module")
@@ -244,9 +246,10 @@ def context(certs: Path, cert: str | None) -> ssl.SSLContext:
 
 
 class Client:
-    def __init__(self, port: int, ctx: ssl.SSLContext):
+    def __init__(self, port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None):
         self.sock = socket.create_connection(("127.0.0.1", port), 30)
         self.ctx = ctx
+        self.session = session
         self.f = self.sock.makefile("rb")
         self.transcript = [self.read()]
 
@@ -274,7 +277,7 @@ class Client:
         and a reset)."""
         r = self.cmd("STARTTLS")
         if r and r[0].startswith("220"):
-            self.sock = self.ctx.wrap_socket(self.sock)
+            self.sock = self.ctx.wrap_socket(self.sock, session=self.session)
             if not wait:
                 self.f = self.sock.makefile("rb")
                 return r
@@ -399,6 +402,62 @@ def test_openssl_s_client_with_certificate_matches_postfix(env):
     assert outs[1] == outs[0] == ["421 4.7.1 mta.example.test Error: Client certificate not trusted"]
     assert logs[1] == logs[0]
     assert "certificate verification failed for localhost[127.0.0.1]: self-signed certificate" in logs[1]
+
+
+def test_resumed_untrusted_session_matches_postfix(env):
+    """A session resumed with an untrusted certificate: Postfix points back
+    to the first handshake's verification failure."""
+    certs = env["certs"]
+    for server in (env["oracle"], env["ours"]):
+        ctx = context(certs, "self")
+        first = Client(server.ports["req"], ctx)
+        first.cmd("EHLO client.example")
+        first.starttls(wait=10)
+        session = first.sock.session
+        first.close()
+        assert wait_for(lambda: server.maillog().count("NOQUEUE: abort: TLS") >= 1)
+        server.resume = (ctx, session)
+
+    def dialog_for(server):
+        def dialog(port):
+            ctx, session = server.resume
+            c = Client(port, ctx, session=session)
+            c.cmd("EHLO client.example")
+            c.starttls(wait=10)
+            c.transcript.append(["reused" if c.sock.session_reused else "new"])
+            c.close()
+            return c.transcript
+        return dialog
+    results = []
+    for server in (env["oracle"], env["ours"]):
+        before = server.maillog().count("disconnect from")
+        start = len(smtpd_lines(server.maillog()))
+        transcript = dialog_for(server)(server.ports["req"])
+        assert wait_for(lambda: server.maillog().count("disconnect from") > before, timeout=10)
+        time.sleep(0.1)
+        results.append((transcript, smtpd_lines(server.maillog())[start:]))
+    # What follows the handshake differs: Postfix's 421 does not reach the
+    # client after such a resumption (it logs a lost connection), ours does.
+    tls = [[line for line in log if "re-using" in line or "TLS connection established" in line] for _, log in results]
+    assert tls[1] == tls[0]
+    assert [["reused"]] == [r for r in results[1][0] if r == ["reused"]] == [r for r in results[0][0] if r == ["reused"]]
+    assert tls[1][0] == "localhost[127.0.0.1]: re-using session with untrusted certificate, look for details earlier in the log"
+    assert tls[1][1].startswith("Untrusted TLS connection established from localhost[127.0.0.1]: TLSv1.3")
+
+
+def test_loglevel_2_certificate_line_matches_postfix(env):
+    """At level 2 Postfix logs handshake traces Posthorn does not; the
+    certificate line must be the same."""
+    for cert in ("client", "other", "self"):
+        lines = []
+        for server in (env["oracle"], env["ours"]):
+            start = len(smtpd_lines(server.maillog()))
+            before = server.maillog().count("disconnect from")
+            relay_dialog(env, cert)(server.ports["ll2"])
+            assert wait_for(lambda: server.maillog().count("disconnect from") > before, timeout=10)
+            lines.append([line for line in smtpd_lines(server.maillog())[start:] if "subject_CN=" in line])
+        assert lines[1] == lines[0]
+        assert lines[1] and f"fingerprint={env['fp'][cert]}, pkey_fingerprint={env['pk'][cert]}" in lines[1][0]
 
 
 # -- restrictions ------------------------------------------------------------------
