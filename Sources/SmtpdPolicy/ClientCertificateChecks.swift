@@ -3,7 +3,7 @@
 // (any verified certificate), permit_tls_clientcerts (the certificate or
 // its public-key fingerprint in relay_clientcerts) and check_ccert_access
 // (an access table looked up by fingerprint, then public-key fingerprint,
-// the rejections naming the certificate's CN). A fingerprint match does
+// or in its `search_order`, the rejections naming the certificate's CN). A fingerprint match does
 // not need a verified certificate. Also the certificate attributes policy
 // servers get.
 import Util
@@ -93,11 +93,57 @@ extension RestrictionEngine {
             }
             return .dunno
         }
-        for key in [cert.fingerprint, cert.publicKeyFingerprint] {
-            let decision = access(table, keys: [AddressSearch.Key(key)], stage: stage, facts: facts, name: cert.subjectCN,
+        let search: (table: String, order: [Bool])
+        switch RestrictionEngine.ccertSearch(table) {
+        case .success(let s): search = s
+        case .failure(let problem):
+            // Postfix warns about the syntax once, when it starts.
+            if !RestrictionEngine.ccertSearchWarned.contains(table) {
+                RestrictionEngine.ccertSearchWarned.insert(table)
+                e.outcome.warn(problem.text)
+            }
+            e.outcome.warn("See earlier parsing error messages for '\(table)")
+            return .reject(SmtpReply(451, "4.3.5", "Server configuration error"))
+        }
+        for publicKey in search.order {
+            let key = publicKey ? cert.publicKeyFingerprint : cert.fingerprint
+            let decision = access(search.table, keys: [AddressSearch.Key(key)], stage: stage, facts: facts, name: cert.subjectCN,
                                   kind: "Client certificate", depth: depth, &e)
             if decision != .dunno { return decision }
         }
         return .dunno
+    }
+
+    nonisolated(unsafe) static var ccertSearchWarned: Set<String> = []
+
+    struct SearchProblem: Error { let text: String }
+
+    /// check_ccert_access's argument: `type:table`, or (Postfix 3.5)
+    /// `{ type:table, { search_order = cert_fingerprint, pubkey_fingerprint } }`.
+    /// The order lists true for the public-key fingerprint.
+    static func ccertSearch(_ argument: String) -> Result<(table: String, order: [Bool]), SearchProblem> {
+        let standard = [false, true]
+        let text = argument.trimmingPostfixSpace()
+        guard text.hasPrefix("{") else { return .success((text, standard)) }
+        let malformed = SearchProblem(text: "malformed map specification: '\(text)'")
+        guard text.hasSuffix("}") else { return .failure(malformed) }
+        let parts = String(text.dropFirst().dropLast()).splitListGrouped()
+        guard let table = parts.first, !table.hasPrefix("{") else { return .failure(malformed) }
+        var order = standard
+        for option in parts.dropFirst() {
+            guard option.hasPrefix("{"), option.hasSuffix("}") else { return .failure(malformed) }
+            let inner = option.dropFirst().dropLast()
+            guard let eq = inner.firstIndex(of: "="),
+                  String(inner[..<eq]).trimmingPostfixSpace() == "search_order" else { return .failure(malformed) }
+            order = []
+            for name in String(inner[inner.index(after: eq)...]).splitList() {
+                switch name {
+                case "cert_fingerprint": order.append(false)
+                case "pubkey_fingerprint": order.append(true)
+                default: return .failure(SearchProblem(text: "unknown search type '\(name)' in '\(text)'"))
+                }
+            }
+        }
+        return .success((table, order))
     }
 }

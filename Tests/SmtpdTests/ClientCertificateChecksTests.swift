@@ -57,6 +57,21 @@ final class ClientCertificateChecksTests: XCTestCase {
         XCTAssertEqual(e.check(.relay, facts: facts(nil)).warnings, ["check_ccert_access is requested, but \"smtpd_tls_ask_ccert = no\""])
     }
 
+    func testSearchOrder() throws {
+        XCTAssertEqual(try RestrictionEngine.ccertSearch("hash:/x").get().order, [false, true])
+        let s = try? RestrictionEngine.ccertSearch("{ hash:/x, { search_order = pubkey_fingerprint } }").get()
+        XCTAssertEqual(s?.table, "hash:/x")
+        XCTAssertEqual(s?.order, [true])
+        let e = engine("check_ccert_access {inline:{AA:01=REJECT},{search_order=bogus}}")
+        let o = e.check(.relay, facts: facts(verified))
+        XCTAssertEqual(o.reply?.description, "451 4.3.5 Server configuration error")
+        XCTAssertEqual(o.warnings, ["unknown search type 'bogus' in '{inline:{AA:01=REJECT},{search_order=bogus}}'",
+                                    "See earlier parsing error messages for '{inline:{AA:01=REJECT},{search_order=bogus}}"])
+        let byKey = engine("check_ccert_access {inline:{{AA:01=REJECT cert}, {BB:01=REJECT key}}, {search_order=pubkey_fingerprint}}")
+        XCTAssertEqual(byKey.check(.relay, facts: facts(verified)).reply?.description,
+                       "554 5.7.1 <Client One>: Client certificate rejected: key")
+    }
+
     func testPolicyAttributes() {
         let a = Dictionary(uniqueKeysWithValues: RestrictionEngine.policyAttributes(facts(verified), policyContext: ""))
         XCTAssertEqual(a["ccert_subject"], "Client+20One")

@@ -13,6 +13,7 @@ header's TLS comment on) and the same extra services:
   all       permit_tls_all_clientcerts (relay_clientcerts too)
   access    check_ccert_access texthash:...
   md5       the same with smtpd_tls_fingerprint_digest = md5
+  order     check_ccert_access {texthash:..., {search_order = pubkey_fingerprint, cert_fingerprint}}
   noask     check_ccert_access without smtpd_tls_ask_ccert (a warning)
   ll2       smtpd_tls_ask_ccert at smtpd_tls_loglevel 2
   policy    check_policy_service (a recording policy server here)
@@ -127,6 +128,8 @@ def services(ports: dict[str, int], certs: Path, policy_port: int) -> str:
                   "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_access,"))
             + svc("md5", "smtpd_tls_ask_ccert=yes", "smtpd_tls_fingerprint_digest=md5",
                   "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_md5,"))
+            + svc("order", "smtpd_tls_ask_ccert=yes", "smtpd_relay_restrictions=" + RELAY.format(
+                f"check_ccert_access,{{texthash:{certs}/ccert_order,{{search_order=pubkey_fingerprint,cert_fingerprint}}}},"))
             + svc("noask", "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_access,"))
             + svc("ll2", "smtpd_tls_ask_ccert=yes", "smtpd_tls_loglevel=2")
             + svc("policy", "smtpd_tls_ask_ccert=yes",
@@ -183,7 +186,7 @@ class PolicyServer:
         self.server.server_close()
 
 
-NAMES = ("ask", "req", "req0", "reqmay", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "noask", "ll2", "policy")
+NAMES = ("ask", "req", "req0", "reqmay", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "policy")
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +207,8 @@ def env():
         f"{pk['other']} OK\n"
         f"{fp['self']} DUNNO\n"
         f"{pk['self']} 550 5.7.0 self-signed by key\n")
+    (certs / "ccert_order").write_text(f"{fp['client']} REJECT by certificate\n{pk['client']} REJECT by key\n"
+                                       f"{fp['other']} REJECT other by certificate\n")
     (certs / "ccert_md5").write_text(f"{fingerprint(certs, 'client', 'md5')} REJECT md5 match\n")
     policy = PolicyServer()
     main = MAIN.format(certs=certs)
@@ -462,7 +467,7 @@ def test_loglevel_2_certificate_line_matches_postfix(env):
 
 # -- restrictions ------------------------------------------------------------------
 
-@pytest.mark.parametrize("service", ["relay", "all", "access", "md5", "noask"])
+@pytest.mark.parametrize("service", ["relay", "all", "access", "md5", "order", "noask"])
 @pytest.mark.parametrize("cert", ["client", "other", "self", None])
 def test_certificate_restrictions_match_postfix(env, service, cert):
     replies, log = run_both(env, service, relay_dialog(env, cert))
@@ -474,6 +479,10 @@ def test_certificate_restrictions_match_postfix(env, service, cert):
         ("md5", "client"): "554",
     }.get((service, cert), "554")
     assert rcpt.startswith(expected), (rcpt, log)
+    if (service, cert) == ("order", "client"):
+        assert rcpt == "554 5.7.1 <Client One>: Client certificate rejected: by key"
+    if (service, cert) == ("order", "other"):
+        assert rcpt == "554 5.7.1 <other.example.test>: Client certificate rejected: other by certificate"
     if (service, cert) == ("access", "client"):
         assert rcpt == "554 5.7.1 <Client One>: Client certificate rejected: no thanks, One"
 
