@@ -7,6 +7,7 @@ header's TLS comment on) and the same extra services:
   ask       smtpd_tls_ask_ccert = yes
   req       encrypt level with smtpd_tls_req_ccert = yes (and at loglevel 0: req0)
   reqmay    smtpd_tls_req_ccert = yes at the may level (a warning, no effect)
+  wrapreq   req in wrapper mode (smtps)
   noca      req without smtpd_tls_CAfile (nothing is trusted)
   depth0, depth1   smtpd_tls_ccert_verifydepth 0 and 1
   relay     permit_tls_clientcerts with relay_clientcerts
@@ -119,6 +120,7 @@ def services(ports: dict[str, int], certs: Path, policy_port: int) -> str:
             + svc("req", "smtpd_tls_security_level=encrypt", "smtpd_tls_req_ccert=yes")
             + svc("req0", "smtpd_tls_security_level=encrypt", "smtpd_tls_req_ccert=yes", "smtpd_tls_loglevel=0")
             + svc("reqmay", "smtpd_tls_req_ccert=yes")
+            + svc("wrapreq", "smtpd_tls_wrappermode=yes", "smtpd_tls_security_level=encrypt", "smtpd_tls_req_ccert=yes")
             + svc("noca", "smtpd_tls_security_level=encrypt", "smtpd_tls_req_ccert=yes", "smtpd_tls_CAfile=")
             + svc("depth0", "smtpd_tls_ask_ccert=yes", "smtpd_tls_ccert_verifydepth=0")
             + svc("depth1", "smtpd_tls_ask_ccert=yes", "smtpd_tls_ccert_verifydepth=1")
@@ -186,7 +188,7 @@ class PolicyServer:
         self.server.server_close()
 
 
-NAMES = ("ask", "req", "req0", "reqmay", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "policy")
+NAMES = ("ask", "req", "req0", "reqmay", "wrapreq", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "policy")
 
 
 @pytest.fixture(scope="module")
@@ -240,10 +242,12 @@ def env():
 QID = re.compile(r"\b[0-9A-F]{8,12}\b")
 
 
-def context(certs: Path, cert: str | None) -> ssl.SSLContext:
+def context(certs: Path, cert: str | None, tls12: bool = False) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     if cert:
         chain = certs / f"{cert}-chain.crt"
         ctx.load_cert_chain(chain if chain.exists() else certs / f"{cert}.crt", certs / f"{cert}.key")
@@ -251,10 +255,12 @@ def context(certs: Path, cert: str | None) -> ssl.SSLContext:
 
 
 class Client:
-    def __init__(self, port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None):
+    def __init__(self, port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None, wrapper: bool = False):
         self.sock = socket.create_connection(("127.0.0.1", port), 30)
         self.ctx = ctx
         self.session = session
+        if wrapper:
+            self.sock = ctx.wrap_socket(self.sock)
         self.f = self.sock.makefile("rb")
         self.transcript = [self.read()]
 
@@ -367,6 +373,18 @@ def test_req_ccert_matches_postfix(env, service, cert):
     if not trusted:
         why = "No client certificate presented" if cert is None else "Client certificate not trusted"
         assert replies[3:] == [[f"421 4.7.1 mta.example.test Error: {why}"]]
+
+
+@pytest.mark.parametrize("cert", ["client", "self", None])
+def test_req_ccert_in_wrapper_mode_matches_postfix(env, cert):
+    def dialog(port):
+        c = Client(port, context(env["certs"], cert), wrapper=True)
+        c.cmd("EHLO client.example")
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = run_both(env, "wrapreq", dialog)
+    assert replies[0][0].startswith("220" if cert == "client" else "421"), replies
 
 
 def test_req_ccert_at_may_level_only_warns_like_postfix(env):
@@ -518,6 +536,7 @@ def received_header(server, marker: str) -> str:
     raise AssertionError("no held message with " + marker)
 
 
+@pytest.mark.parametrize("tls12", [False, True], ids=["tls13", "tls12"])
 @pytest.mark.parametrize("service,cert,comment", [
     ("ask", "client", '(Client CN "Client One", Issuer "Posthorn Client CA" (verified OK))'),
     ("ask", "self", '(Client CN "self.example.test", Issuer "self.example.test" (not verified))'),
@@ -525,14 +544,14 @@ def received_header(server, marker: str) -> str:
     ("reqmay", None, "(No client certificate requested)"),
     ("req", "chained", '(Client CN "chained.example.test", Issuer "Posthorn Intermediate" (verified OK))'),
 ])
-def test_received_header_matches_postfix(env, service, cert, comment):
+def test_received_header_matches_postfix(env, service, cert, comment, tls12):
     import smtplib
     headers = []
     for server in (env["oracle"], env["ours"]):
-        marker = f"m-{service}-{cert}-{server.ports[service]}"
+        marker = f"m-{service}-{cert}-{tls12}-{server.ports[service]}"
         with smtplib.SMTP("127.0.0.1", server.ports[service], timeout=30) as client:
             client.ehlo("client.example")
-            client.starttls(context=context(env["certs"], cert))
+            client.starttls(context=context(env["certs"], cert, tls12))
             client.ehlo("client.example")
             client.sendmail("hold@b.test", ["x@relay.test"], f"Subject: {marker}\r\n\r\nbody\r\n")
         headers.append(received_header(server, marker))
