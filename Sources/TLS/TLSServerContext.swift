@@ -21,6 +21,10 @@ public final class TLSServerContext {
         }
         TLSLibrary.initialize()
         TLSLibrary.clearErrors()
+        if EVP_get_digestbyname(settings.fingerprintDigest) == nil {
+            // Two lines, as Postfix logs them.
+            throw .configuration("Digest algorithm \"\(settings.fingerprintDigest)\" not found\ndisabling TLS support")
+        }
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw .configuration("cannot allocate server SSL_CTX")
         }

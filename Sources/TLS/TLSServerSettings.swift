@@ -35,6 +35,8 @@ public struct TLSServerSettings: Sendable {
     public var caPath = ""
     /// smtpd_tls_ccert_verifydepth.
     public var verifyDepth = 9
+    /// smtpd_tls_fingerprint_digest (checked when the context is built).
+    public var fingerprintDigest = "sha256"
 
     public init() {}
 
@@ -68,6 +70,7 @@ public struct TLSServerSettings: Sendable {
         caFile = c.value("smtpd_tls_CAfile")
         caPath = c.value("smtpd_tls_CApath")
         verifyDepth = Int(c.value("smtpd_tls_ccert_verifydepth")) ?? 9
+        fingerprintDigest = c.value("smtpd_tls_fingerprint_digest")
     }
 
     /// The OpenSSL cipher list: the grade's list, then ":!X" per exclusion.

@@ -133,7 +133,9 @@ final class SmtpdSecurityServices {
                                                                        service: context.serviceName, sessionTimeout: timeout))
                 for line in tls?.warnings ?? [] { MailLog.warning(line) }
             } catch {
-                if case .configuration(let text) = error {
+                if case .configuration(let text) = error, text.contains("\n") {
+                    for line in text.split(separator: "\n") { MailLog.warning(String(line)) }
+                } else if case .configuration(let text) = error {
                     MailLog.warning(text.contains("disabling TLS") || text.contains("TLS disabled") ? text : text + ": disabling TLS support")
                 }
                 for line in TLSLibrary.drainErrors() { MailLog.warning(line) }

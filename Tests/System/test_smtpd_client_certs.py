@@ -17,6 +17,7 @@ header's TLS comment on) and the same extra services:
   order     check_ccert_access {texthash:..., {search_order = pubkey_fingerprint, cert_fingerprint}}
   noask     check_ccert_access without smtpd_tls_ask_ccert (a warning)
   ll2       smtpd_tls_ask_ccert at smtpd_tls_loglevel 2
+  baddigest smtpd_tls_fingerprint_digest = bogus (TLS disabled)
   policy    check_policy_service (a recording policy server here)
 
 Certificates, made at test time with openssl (no key is committed): a
@@ -133,6 +134,7 @@ def services(ports: dict[str, int], certs: Path, policy_port: int) -> str:
             + svc("order", "smtpd_tls_ask_ccert=yes", "smtpd_relay_restrictions=" + RELAY.format(
                 f"check_ccert_access,{{texthash:{certs}/ccert_order,{{search_order=pubkey_fingerprint,cert_fingerprint}}}},"))
             + svc("noask", "smtpd_relay_restrictions=" + RELAY.format(f"check_ccert_access,texthash:{certs}/ccert_access,"))
+            + svc("baddigest", "smtpd_tls_fingerprint_digest=bogus")
             + svc("ll2", "smtpd_tls_ask_ccert=yes", "smtpd_tls_loglevel=2")
             + svc("policy", "smtpd_tls_ask_ccert=yes",
                   f"smtpd_relay_restrictions=check_policy_service,inet:127.0.0.1:{policy_port},reject_unauth_destination")
@@ -188,7 +190,7 @@ class PolicyServer:
         self.server.server_close()
 
 
-NAMES = ("ask", "req", "req0", "reqmay", "wrapreq", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "policy")
+NAMES = ("ask", "req", "req0", "reqmay", "wrapreq", "noca", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "baddigest", "policy")
 
 
 @pytest.fixture(scope="module")
@@ -481,6 +483,21 @@ def test_loglevel_2_certificate_line_matches_postfix(env):
             lines.append([line for line in smtpd_lines(server.maillog())[start:] if "subject_CN=" in line])
         assert lines[1] == lines[0]
         assert lines[1] and f"fingerprint={env['fp'][cert]}, pkey_fingerprint={env['pk'][cert]}" in lines[1][0]
+
+
+def test_unknown_fingerprint_digest_disables_tls_like_postfix(env):
+    def dialog(port):
+        c = Client(port, context(env["certs"], None))
+        c.cmd("EHLO client.example")
+        c.cmd("STARTTLS")
+        c.cmd("QUIT")
+        c.close()
+        return c.transcript
+    replies, log = run_both(env, "baddigest", dialog)
+    assert replies[2] == ["454 4.7.0 TLS not available due to local problem"]
+    for server in (env["oracle"], env["ours"]):
+        text = server.maillog()
+        assert 'warning: Digest algorithm "bogus" not found' in text and "warning: disabling TLS support" in text
 
 
 # -- restrictions ------------------------------------------------------------------
