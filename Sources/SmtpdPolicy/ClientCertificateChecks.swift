@@ -67,7 +67,8 @@ extension String {
 
 extension RestrictionEngine {
     /// permit_tls_all_clientcerts (`all`) and permit_tls_clientcerts.
-    func permitClientCertificate(all: Bool, facts: PolicyFacts, name: String, kind: String, _ e: inout Evaluation) -> PolicyDecision {
+    /// A table that fails answers as Postfix's reject_dict_retry.
+    func permitClientCertificate(all: Bool, facts: PolicyFacts, name: String, _ e: inout Evaluation) -> PolicyDecision {
         guard facts.tlsActive, let cert = facts.clientCertificate else { return .dunno }
         if all && cert.trusted { return .permit }
         guard !settings.clientCerts.relayClientcerts.isEmpty else { return .dunno }
@@ -78,7 +79,7 @@ extension RestrictionEngine {
             }
         } catch {
             e.outcome.warn("relay_clientcerts: lookup error for fingerprint '\(cert.fingerprint)', pkey fingerprint \(cert.publicKeyFingerprint)")
-            return .reject(SmtpReply(451, "4.3.0", "<\(name)>: \(kind) rejected: Temporary lookup failure"))
+            return .reject(SmtpReply(451, "4.3.0", "<\(name)>: Temporary lookup failure"))
         }
         return .dunno
     }

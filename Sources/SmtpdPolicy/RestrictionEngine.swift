@@ -278,7 +278,7 @@ public final class RestrictionEngine {
             if let s = r.argument.flatMap({ UInt32($0) }) { Glibc.sleep(s) }
             return .dunno
         case "permit_tls_clientcerts", "permit_tls_all_clientcerts":
-            return permitClientCertificate(all: r.name == "permit_tls_all_clientcerts", facts: facts, name: name, kind: kind, &e)
+            return permitClientCertificate(all: r.name == "permit_tls_all_clientcerts", facts: facts, name: name, &e)
         case "check_ccert_access":
             return checkClientCertificateAccess(r.argument ?? "", stage: stage, facts: facts, depth: depth, &e)
         case "check_policy_service":
