@@ -25,14 +25,14 @@ extension SmtpdSession {
         if security.settings.requireCcert, let text = cert.verificationFailure(client: client) { logInfo(text) }
     }
 
-    /// smtpd_tls_req_ccert: true (after the 421 reply, which ends the
-    /// session) when the client has no trusted certificate.
-    func clientCertificateMissing() -> Bool {
-        guard security.settings.requireCcert, security.peerCertificate?.trusted != true else { return false }
+    /// smtpd_tls_req_ccert: when the client has no trusted certificate,
+    /// logs Postfix's abort line and returns the 421 reply that ends the
+    /// session; nil when the certificate will do.
+    func clientCertificateRefusal() -> String? {
+        guard security.settings.requireCcert, security.peerCertificate?.trusted != true else { return nil }
         let why = security.peerCertificate == nil ? "No client certificate presented" : "Client certificate not trusted"
         logInfo("NOQUEUE: abort: TLS from \(client): \(why)")
-        reply("421 4.7.1 \(settings.myhostname) Error: \(why)")
-        return true
+        return "421 4.7.1 \(settings.myhostname) Error: \(why)"
     }
 
     /// The Received: header's comment on the client certificate.

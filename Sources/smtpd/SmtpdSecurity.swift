@@ -247,7 +247,8 @@ extension SmtpdSession {
             return false
         }
         if handshake() {
-            guard clientCertificateMissing() else { return true }
+            guard let refusal = clientCertificateRefusal() else { return true }
+            reply(refusal)
             try? output.flush()
             return false
         }
@@ -274,8 +275,14 @@ extension SmtpdSession {
             finished = true
             return false
         }
-        // smtpd_tls_req_ccert: the command worked, the session ends.
-        if clientCertificateMissing() { return true }
+        // smtpd_tls_req_ccert: as Postfix, the 421 answers the client's
+        // next command (which is not run), and the session ends; a client
+        // that hangs up first is a lost connection after STARTTLS.
+        if let refusal = clientCertificateRefusal() {
+            _ = try input.readLine(limit: settings.lineLimit)
+            reply(refusal)
+            return true
+        }
         // RFC 3207: forget everything learned from the client before TLS.
         // (The protocol name stays: Postfix keeps ESMTP across STARTTLS.)
         helo = nil
