@@ -290,10 +290,10 @@ class Client:
         return r
 
     def starttls(self, wait: float = 0) -> list[str]:
-        """STARTTLS, the handshake, then whatever the server says at once
-        within `wait` seconds (smtpd_tls_req_ccert's 421: read before
-        sending more, or the client's next command may meet a closed socket
-        and a reset)."""
+        """STARTTLS and the handshake; with `wait`, also whatever the server
+        says within that many seconds without being asked (recorded as a
+        reply; Postfix says nothing, even when it is about to refuse the
+        client's certificate)."""
         r = self.cmd("STARTTLS")
         if r and r[0].startswith("220"):
             self.sock = self.ctx.wrap_socket(self.sock, session=self.session)
