@@ -48,7 +48,7 @@ import pytest
 
 import smtp_client
 from postfix_oracle import PostfixOracle, postcat as oracle_postcat
-from posthorn_instance import BASE_MASTER, PosthornInstance, can_connect, free_port, require_programs, wait_for
+from posthorn_instance import BASE_MASTER, PosthornInstance, can_connect, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
 
@@ -199,6 +199,21 @@ class PolicyServer:
 NAMES = ("ask", "req", "req0", "reqmay", "wrapreq", "noca", "capath", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "baddigest", "policy")
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` loopback ports, free a moment ago and all different (held
+    open together while they are picked)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 @pytest.fixture(scope="module")
 def env():
     require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "proxymap",
@@ -222,8 +237,9 @@ def env():
     (certs / "ccert_md5").write_text(f"{fingerprint(certs, 'client', 'md5')} REJECT md5 match\n")
     policy = PolicyServer()
     main = MAIN.format(certs=certs)
-    oracle_ports = {n: free_port() for n in NAMES}
-    ours_ports = {n: free_port() for n in NAMES}
+    ports = distinct_ports(2 * len(NAMES))
+    oracle_ports = dict(zip(NAMES, ports[:len(NAMES)]))
+    ours_ports = dict(zip(NAMES, ports[len(NAMES):]))
     oracle = PostfixOracle(main_extra="mydestination =\nalias_maps =\n" + main,
                            master=services(oracle_ports, certs, policy.port) + ORACLE_MASTER, prefix="posthorn-ccert-oracle-")
     ours = PosthornInstance(main_extra=main, master=BASE_MASTER + services(ours_ports, certs, policy.port),
