@@ -79,11 +79,22 @@ def make_certs(d: Path) -> None:
     (d / "chained-chain.crt").write_text((d / "chained.crt").read_text() + (d / "int.crt").read_text())
     openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "self.key", "-out", "self.crt", "-days", "2",
             "-subj", "/CN=self.example.test")
+    # An expired one ("old"), through openssl ca, which takes dates in the past.
+    openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "old.key", "-out", "old.csr", "-subj", "/CN=old.example.test")
+    (d / "cadb").mkdir()
+    (d / "cadb" / "index.txt").write_text("")
+    (d / "cadb" / "serial").write_text("01\n")
+    (d / "ca.cnf").write_text("[ca]\ndefault_ca = t\n[t]\ndatabase = cadb/index.txt\nnew_certs_dir = cadb\n"
+                              "serial = cadb/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+    openssl(d, "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "old.csr",
+            "-out", "old.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-notext")
     (d / "capath").mkdir()
     shutil.copy(d / "ca.crt", d / "capath" / "ca.pem")
     openssl(d, "rehash", str(d / "capath"))
     for f in d.iterdir():
         os.chmod(f, 0o755 if f.is_dir() else 0o644)
+    for f in (d / "cadb").iterdir():
+        os.chmod(f, 0o644)
 
 
 def fingerprint(d: Path, name: str, digest: str = "sha256", pubkey: bool = False) -> str:
@@ -388,7 +399,7 @@ def test_ask_ccert_trust_word_matches_postfix(env, cert, word):
 
 
 @pytest.mark.parametrize("service", ["req", "req0", "noca", "capath"])
-@pytest.mark.parametrize("cert", ["client", "self", "chained", None])
+@pytest.mark.parametrize("cert", ["client", "self", "chained", "old", None])
 def test_req_ccert_matches_postfix(env, service, cert):
     trusted = cert in ("client", "chained") and service != "noca"
     replies, log = run_both(env, service, relay_dialog(env, cert))
@@ -464,6 +475,11 @@ def test_openssl_s_client_with_certificate_matches_postfix(env):
     assert outs[1] == outs[0] == ["421 4.7.1 mta.example.test Error: Client certificate not trusted"]
     assert logs[1] == logs[0]
     assert "certificate verification failed for localhost[127.0.0.1]: self-signed certificate" in logs[1]
+
+
+def test_expired_certificate_is_logged_like_postfix(env):
+    replies, log = run_both(env, "req", relay_dialog(env, "old"))
+    assert "client certificate verification failed for localhost[127.0.0.1]: certificate has expired" in log
 
 
 def test_resumed_untrusted_session_matches_postfix(env):
