@@ -69,6 +69,9 @@ public struct PolicyFacts: Sendable {
     public var encryptionProtocol = ""
     public var encryptionCipher = ""
     public var encryptionKeysize = 0
+    /// TLS is active, and the client's certificate (ClientCertificateChecks).
+    public var tlsActive = false
+    public var clientCertificate: PolicyClientCertificate?
 
     public init(clientName: String, reverseClientName: String, clientAddress: String) {
         self.clientName = clientName

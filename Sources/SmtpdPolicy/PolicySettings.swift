@@ -52,6 +52,8 @@ public struct PolicySettings: Sendable {
     public var rbl = RblSettings()
     /// smtpd_log_access_permit_actions: permit decisions that are logged.
     public var permitLogActions = ""
+    /// permit_tls_clientcerts and check_ccert_access (ClientCertificateChecks).
+    public var clientCerts = ClientCertificateSettings()
 
     public init() {}
 
@@ -95,5 +97,6 @@ public struct PolicySettings: Sendable {
         policyService = PolicyServiceSettings(config: config)
         rbl = RblSettings(config: config)
         permitLogActions = config.value("smtpd_log_access_permit_actions")
+        clientCerts = ClientCertificateSettings(config: config)
     }
 }

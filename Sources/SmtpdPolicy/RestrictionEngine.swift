@@ -304,6 +304,10 @@ public final class RestrictionEngine {
         case "sleep":
             if let s = r.argument.flatMap({ UInt32($0) }) { Glibc.sleep(s) }
             return .dunno
+        case "permit_tls_clientcerts", "permit_tls_all_clientcerts":
+            return permitClientCertificate(all: r.name == "permit_tls_all_clientcerts", facts: facts, name: name, &e)
+        case "check_ccert_access":
+            return checkClientCertificateAccess(r.argument ?? "", stage: stage, facts: facts, depth: depth, &e)
         case "check_policy_service":
             return policyService(r.argument ?? "", stage: stage, facts: facts, depth: depth, &e)
         case "reject_rbl_client", "reject_rbl", "permit_dnswl_client", "reject_rhsbl_client", "reject_rhsbl",
@@ -373,7 +377,7 @@ public final class RestrictionEngine {
 
     // MARK: - Recipient tables
 
-    private func maps(_ parameter: String, _ value: String) throws(LookupError) -> TableList {
+    func maps(_ parameter: String, _ value: String) throws(LookupError) -> TableList {
         if let list = mapLists[parameter] { return list }
         let list = try TableList(parameter: parameter, value: value, context: tableContext)
         mapLists[parameter] = list
@@ -488,7 +492,7 @@ public final class RestrictionEngine {
         return t
     }
 
-    private func access(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
+    func access(_ reference: String, keys: [AddressSearch.Key], stage: PolicyStage, facts: PolicyFacts,
                         name: String, kind: String, depth: Int, _ e: inout Evaluation) -> PolicyDecision {
         accessLookup(reference, keys: keys, stage: stage, facts: facts, name: name, kind: kind, depth: depth, &e) ?? .dunno
     }

@@ -101,6 +101,11 @@ public final class TLSConnection {
         TLSLibrary.clearErrors()
     }
 
+    /// The client's certificate (nil: none), fingerprints in `digest`.
+    public func peerCertificate(digest: String, client: String) -> TLSPeerCertificate? {
+        TLSPeerCertificate(ssl: ssl, digest: digest, client: client)
+    }
+
     /// Protocol, cipher and handshake details.
     public var summary: TLSSessionSummary { TLSSessionSummary(ssl: ssl) }
 }

@@ -2,14 +2,17 @@
 // TLSServerSettings before the first client (keys are read while the
 // process still has the privileges to read them): certificates and keys
 // (RSA, ECDSA, chain files), protocol bounds, cipher list, key exchange
-// groups, and session tickets whose keys come from tlsmgr so that every
-// smtpd process can resume a session another one started.
+// groups, session tickets whose keys come from tlsmgr so that every
+// smtpd process can resume a session another one started, and the
+// client certificate request (trust anchors, CA names, verify depth).
 import Glibc
 import COpenSSL
 import Util
 
 public final class TLSServerContext {
     let ctx: OpaquePointer
+    /// Problems building the context that did not stop it (to log as warnings).
+    public private(set) var warnings: [String] = []
 
     public init(settings: TLSServerSettings) throws(TLSError) {
         // OpenSSL is loaded here, by the first context (not at start-up).
@@ -18,6 +21,10 @@ public final class TLSServerContext {
         }
         TLSLibrary.initialize()
         TLSLibrary.clearErrors()
+        if EVP_get_digestbyname(settings.fingerprintDigest) == nil {
+            // Two lines, as Postfix logs them.
+            throw .configuration("Digest algorithm \"\(settings.fingerprintDigest)\" not found\ndisabling TLS support")
+        }
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw .configuration("cannot allocate server SSL_CTX")
         }
@@ -72,6 +79,16 @@ public final class TLSServerContext {
         if !loaded {
             throw .configuration("no server certificates: TLS disabled")
         }
+        try trustAnchors(settings)
+        if settings.askClientCert {
+            if !settings.caFile.isEmpty && posthorn_ssl_ctx_client_ca_names(ctx, settings.caFile) == 0 {
+                // Not fatal: the request goes out without CA names.
+                warnings.append("error loading client CA names from: \(settings.caFile)")
+                warnings += TLSLibrary.drainErrors()
+            }
+            // One more than the limit: the chain's trust anchor counts too.
+            posthorn_ssl_ctx_ask_client_cert(ctx, Int32(clamping: settings.verifyDepth + 1))
+        }
         if settings.sessionCacheTimeout > 0 && !settings.ticketCipher.isEmpty {
             TLSTicketKeys.managerPath = settings.managerPath
             TLSTicketKeys.lifetime = settings.sessionCacheTimeout
@@ -88,10 +105,26 @@ public final class TLSServerContext {
 
     deinit { SSL_CTX_free(ctx) }
 
+
+    /// smtpd_tls_CAfile and smtpd_tls_CApath (never OpenSSL's default paths:
+    /// tls_append_default_CA = no).
+    private func trustAnchors(_ settings: TLSServerSettings) throws(TLSError) {
+        guard !settings.caFile.isEmpty || !settings.caPath.isEmpty else { return }
+        let file = settings.caFile.isEmpty ? nil : settings.caFile
+        let path = settings.caPath.isEmpty ? nil : settings.caPath
+        if SSL_CTX_load_verify_locations(ctx, file, path) != 1 {
+            var text = "cannot load Certification Authority data"
+            if let file { text += ", CAfile=\"\(file)\"" }
+            if let path { text += ", CApath=\"\(path)\"" }
+            throw .configuration(text + ": disabling TLS support")
+        }
+    }
+
     /// Runs the server handshake on `fd` (a connected socket).
     public func accept(fd: Int32, timeout: Int32) throws(TLSError) -> TLSConnection {
         TLSLibrary.clearErrors()
         guard let ssl = SSL_new(ctx) else { throw .configuration("cannot allocate SSL") }
+        posthorn_verify_reset()
         let connection = TLSConnection(ssl: ssl, fd: fd, timeout: timeout)
         try connection.handshake()
         return connection

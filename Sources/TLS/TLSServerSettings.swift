@@ -1,6 +1,8 @@
 // TLSServerSettings: the parameters a TLS server (smtpd) reads, for the
 // protocol grade in force ("may" uses smtpd_tls_protocols and
-// smtpd_tls_ciphers, "encrypt" the mandatory ones), as Postfix 3.7 does.
+// smtpd_tls_ciphers, "encrypt" the mandatory ones), as Postfix 3.7 does;
+// client certificates are asked for with smtpd_tls_ask_ccert, or with
+// smtpd_tls_req_ccert at the encrypt level.
 import Util
 import Global
 
@@ -27,6 +29,14 @@ public struct TLSServerSettings: Sendable {
     public var managerPath = ""
     /// smtpd_tls_session_cache_database is set: sessions go to tlsmgr.
     public var externalCache = false
+    /// Ask clients for a certificate, verified against caFile and caPath.
+    public var askClientCert = false
+    public var caFile = ""
+    public var caPath = ""
+    /// smtpd_tls_ccert_verifydepth.
+    public var verifyDepth = 9
+    /// smtpd_tls_fingerprint_digest (checked when the context is built).
+    public var fingerprintDigest = "sha256"
 
     public init() {}
 
@@ -56,6 +66,11 @@ public struct TLSServerSettings: Sendable {
         let manager = c.value("tlsmgr_service_name")
         managerPath = "private/" + (manager.isEmpty ? "tlsmgr" : manager)
         externalCache = !c.value("smtpd_tls_session_cache_database").isEmpty && sessionTimeout > 0
+        askClientCert = c.bool("smtpd_tls_ask_ccert") || (mandatory && c.bool("smtpd_tls_req_ccert"))
+        caFile = c.value("smtpd_tls_CAfile")
+        caPath = c.value("smtpd_tls_CApath")
+        verifyDepth = Int(c.value("smtpd_tls_ccert_verifydepth")) ?? 9
+        fingerprintDigest = c.value("smtpd_tls_fingerprint_digest")
     }
 
     /// The OpenSSL cipher list: the grade's list, then ":!X" per exclusion.

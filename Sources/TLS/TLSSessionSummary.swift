@@ -2,8 +2,9 @@
 // ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange
 // X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256") and
 // writes into the Received: header. As Postfix 3.7's server, the key
-// exchange and signature details are given for TLS 1.3 only; a resumed
-// session has no server digest.
+// exchange and signature details (the client's too, when it sent a
+// certificate) are given for TLS 1.3 only; a resumed session has no
+// server digest.
 import COpenSSL
 
 public struct TLSSessionSummary: Equatable, Sendable {
@@ -14,9 +15,12 @@ public struct TLSSessionSummary: Equatable, Sendable {
     public var keyExchange: String?
     public var serverSignature: String?
     public var serverDigest: String?
+    public var clientSignature: String?
+    public var clientDigest: String?
 
     public init(protocolName: String, cipherName: String, cipherBits: Int, algorithmBits: Int,
-                keyExchange: String? = nil, serverSignature: String? = nil, serverDigest: String? = nil) {
+                keyExchange: String? = nil, serverSignature: String? = nil, serverDigest: String? = nil,
+                clientSignature: String? = nil, clientDigest: String? = nil) {
         self.protocolName = protocolName
         self.cipherName = cipherName
         self.cipherBits = cipherBits
@@ -24,6 +28,8 @@ public struct TLSSessionSummary: Equatable, Sendable {
         self.keyExchange = keyExchange
         self.serverSignature = serverSignature
         self.serverDigest = serverDigest
+        self.clientSignature = clientSignature
+        self.clientDigest = clientDigest
     }
 
     init(ssl: OpaquePointer) {
@@ -46,7 +52,8 @@ public struct TLSSessionSummary: Equatable, Sendable {
         var signatureType = Int32(posthorn_ssl_signature_type_nid(ssl))
         if let cert = SSL_get_certificate(ssl), let key = X509_get0_pubkey(cert) {
             let keyType = EVP_PKEY_get_id(key)
-            if signatureType == 0 { signatureType = keyType }
+            // Unknown (a resumed session): named after the key, RSA signs with PSS in TLS 1.3.
+            if signatureType == 0 { signatureType = keyType == EVP_PKEY_RSA ? EVP_PKEY_RSA_PSS : keyType }
             var name: String?
             switch signatureType {
             case EVP_PKEY_RSA_PSS: name = "RSA-PSS"
@@ -69,6 +76,20 @@ public struct TLSSessionSummary: Equatable, Sendable {
                let sn = OBJ_nid2sn(digest) {
                 serverDigest = String(cString: sn)
             }
+        }
+        // The client's signature: named after its key, RSA keys sign with PSS.
+        if let peer = SSL_get1_peer_certificate(ssl) {
+            defer { X509_free(peer) }
+            if let key = X509_get0_pubkey(peer) {
+                let keyType = EVP_PKEY_get_id(key)
+                switch keyType {
+                case EVP_PKEY_RSA: clientSignature = "RSA-PSS (\(EVP_PKEY_get_bits(key)) bits)"
+                case EVP_PKEY_EC: clientSignature = "ECDSA" + (TLSSessionSummary.groupName(key).map { " (\($0))" } ?? "")
+                default: clientSignature = OBJ_nid2sn(keyType).map { String(cString: $0) }
+                }
+            }
+            let digest = posthorn_ssl_peer_signature_digest_nid(ssl)
+            if clientSignature != nil, digest != 0, let sn = OBJ_nid2sn(digest) { clientDigest = String(cString: sn) }
         }
     }
 
@@ -98,17 +119,28 @@ public struct TLSSessionSummary: Equatable, Sendable {
         return parts.joined(separator: " ")
     }
 
+    /// "client-signature SIG client-digest DIGEST", or "".
+    public var clientDetails: String {
+        var parts: [String] = []
+        if let s = clientSignature { parts.append("client-signature \(s)") }
+        if let d = clientDigest { parts.append("client-digest \(d)") }
+        return parts.joined(separator: " ")
+    }
+
     /// The log form after "established from CLIENT: ".
     public var logText: String {
         let base = "\(protocolName) with cipher \(cipherName) (\(cipherBits)/\(algorithmBits) bits)"
-        return details.isEmpty ? base : base + " " + details
+        return [base, details, clientDetails].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
-    /// The Received: header lines (smtpd_tls_received_header), tab-indented.
-    public var receivedLines: [String] {
+    /// The Received: header lines (smtpd_tls_received_header), tab-indented,
+    /// ending with `certificateLine` (what smtpd says about the client's certificate).
+    public func receivedLines(certificateLine: String) -> [String] {
         var lines = ["\t(using \(protocolName) with cipher \(cipherName) (\(cipherBits)/\(algorithmBits) bits)"]
-        if details.isEmpty { lines[0] += ")" } else { lines.append("\t \(details))") }
-        lines.append("\t(No client certificate requested)")
+        if !details.isEmpty { lines.append("\t \(details)") }
+        if !clientDetails.isEmpty { lines.append("\t \(clientDetails)") }
+        lines[lines.count - 1] += ")"
+        lines.append("\t" + certificateLine)
         return lines
     }
 }

@@ -32,6 +32,12 @@ struct SmtpdSecuritySettings {
     var exceptionsNetworks = ""
     /// smtpd_sasl_response_limit: the longest SASL response line.
     var saslResponseLimit = 12288
+    /// smtpd_tls_ask_ccert, or smtpd_tls_req_ccert at the encrypt level.
+    var askCcert = false
+    /// smtpd_tls_req_ccert at the encrypt level: no trusted certificate, no session.
+    var requireCcert = false
+    /// smtpd_tls_fingerprint_digest.
+    var fingerprintDigest = "sha256"
 
     init() {}
 
@@ -71,6 +77,9 @@ struct SmtpdSecuritySettings {
         authenticatedHeader = context.bool("smtpd_sasl_authenticated_header")
         brokenClients = context.bool("broken_sasl_auth_clients")
         exceptionsNetworks = c.value("smtpd_sasl_exceptions_networks")
+        requireCcert = context.bool("smtpd_tls_req_ccert") && tlsLevel == "encrypt"
+        askCcert = context.bool("smtpd_tls_ask_ccert") || requireCcert
+        fingerprintDigest = c.value("smtpd_tls_fingerprint_digest")
     }
 }
 
@@ -118,12 +127,18 @@ final class SmtpdSecurityServices {
         settings = s
         var tls: TLSServerContext? = nil
         if s.tlsLevel != "none" {
+            if context.bool("smtpd_tls_req_ccert") && s.tlsLevel != "encrypt" {
+                MailLog.warning("Can't require client certs unless TLS is required")
+            }
             let timeout = context.seconds("smtpd_tls_session_cache_timeout")
             do {
                 tls = try TLSServerContext(settings: TLSServerSettings(config: context.config, mandatory: s.tlsLevel == "encrypt",
                                                                        service: context.serviceName, sessionTimeout: timeout))
+                for line in tls?.warnings ?? [] { MailLog.warning(line) }
             } catch {
-                if case .configuration(let text) = error {
+                if case .configuration(let text) = error, text.contains("\n") {
+                    for line in text.split(separator: "\n") { MailLog.warning(String(line)) }
+                } else if case .configuration(let text) = error {
                     MailLog.warning(text.contains("disabling TLS") || text.contains("TLS disabled") ? text : text + ": disabling TLS support")
                 }
                 for line in TLSLibrary.drainErrors() { MailLog.warning(line) }
@@ -159,6 +174,8 @@ final class SmtpdSecurity {
     var fd: Int32 = -1
     var connection: TLSConnection?
     var summary: TLSSessionSummary?
+    /// The client's certificate (nil: none, or TLS not active).
+    var peerCertificate: TLSPeerCertificate?
     var saslMethod: String?
 
     init() {}
@@ -205,8 +222,10 @@ extension SmtpdSession {
             security.connection = connection
             let summary = connection.summary
             security.summary = summary
+            security.peerCertificate = connection.peerCertificate(digest: security.settings.fingerprintDigest, client: client)
+            logClientCertificate()
             if security.settings.logLevel >= 1 {
-                logInfo("Anonymous TLS connection established from \(client): \(summary.logText)")
+                logInfo("\(tlsTrustWord) TLS connection established from \(client): \(summary.logText)")
             }
             return true
         } catch {
@@ -230,7 +249,12 @@ extension SmtpdSession {
                        + " TLS context initialization failed. For details see earlier warnings in your logs.")
             return false
         }
-        if handshake() { return true }
+        if handshake() {
+            guard let refusal = clientCertificateRefusal() else { return true }
+            reply(refusal)
+            try? output.flush()
+            return false
+        }
         logInfo("lost connection after \(stage) from \(client)")
         return false
     }
@@ -253,6 +277,14 @@ extension SmtpdSession {
             logInfo("lost connection after \(stage) from \(client)")
             finished = true
             return false
+        }
+        // smtpd_tls_req_ccert: as Postfix, the 421 answers the client's
+        // next command (which is not run), and the session ends; a client
+        // that hangs up first is a lost connection after STARTTLS.
+        if let refusal = clientCertificateRefusal() {
+            _ = try input.readLine(limit: settings.lineLimit)
+            reply(refusal)
+            return true
         }
         // RFC 3207: forget everything learned from the client before TLS.
         // (The protocol name stays: Postfix keeps ESMTP across STARTTLS.)
@@ -405,6 +437,7 @@ extension SmtpdSession {
             f.encryptionCipher = summary.cipherName
             f.encryptionKeysize = summary.cipherBits
         }
+        addClientCertificateFacts(&f)
     }
 
     // MARK: - Logs and headers
@@ -418,7 +451,9 @@ extension SmtpdSession {
     /// TLS and authenticated-sender lines between `Received: from` and `by`.
     var receivedSecurityLines: [String] {
         var lines: [String] = []
-        if let summary = security.summary, security.settings.receivedHeader { lines += summary.receivedLines }
+        if let summary = security.summary, security.settings.receivedHeader {
+            lines += summary.receivedLines(certificateLine: receivedCertificateText)
+        }
         if let user = saslUsername, security.settings.authenticatedHeader, security.saslMethod != nil {
             lines.append("\t(Authenticated sender: \(user))")
         }

@@ -30,15 +30,50 @@ final class TLSSummaryTests: XCTestCase {
         let s = TLSSessionSummary(protocolName: "TLSv1.3", cipherName: "TLS_AES_256_GCM_SHA384", cipherBits: 256, algorithmBits: 256,
                                   keyExchange: "X25519", serverSignature: "RSA-PSS (2048 bits)", serverDigest: "SHA256")
         XCTAssertEqual(s.logText, "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256")
-        XCTAssertEqual(s.receivedLines, ["\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-                                         "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)",
-                                         "\t(No client certificate requested)"])
+        XCTAssertEqual(s.receivedLines(certificateLine: "(No client certificate requested)"),
+                       ["\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                        "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)",
+                        "\t(No client certificate requested)"])
+    }
+
+    func testClientSignatureGoesOnItsOwnLine() {
+        let s = TLSSessionSummary(protocolName: "TLSv1.3", cipherName: "TLS_AES_256_GCM_SHA384", cipherBits: 256, algorithmBits: 256,
+                                  keyExchange: "X25519", serverSignature: "RSA-PSS (2048 bits)", serverDigest: "SHA256",
+                                  clientSignature: "ECDSA (prime256v1)", clientDigest: "SHA256")
+        XCTAssertEqual(s.logText, "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature"
+                       + " RSA-PSS (2048 bits) server-digest SHA256 client-signature ECDSA (prime256v1) client-digest SHA256")
+        XCTAssertEqual(s.receivedLines(certificateLine: "(Client CN \"c\", Issuer \"CA\" (verified OK))"),
+                       ["\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                        "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256",
+                        "\t client-signature ECDSA (prime256v1) client-digest SHA256)",
+                        "\t(Client CN \"c\", Issuer \"CA\" (verified OK))"])
+    }
+
+    func testFingerprintsAreColonSeparatedUppercaseHex() {
+        XCTAssertEqual(TLSPeerCertificate.hexPairs([0x0a, 0xff, 0x10] as [UInt8]), "0A:FF:10")
+        XCTAssertEqual(TLSPeerCertificate.hexPairs([] as [UInt8]), "")
+    }
+
+    func testVerificationFailureTexts() {
+        var c = TLSPeerCertificate(trusted: false, subjectCN: "c", issuerCN: "i", fingerprint: "", publicKeyFingerprint: "")
+        c.failureCode = 18
+        c.failureDepth = 0
+        XCTAssertEqual(c.verificationFailure(client: "h[1.2.3.4]"), "certificate verification failed for h[1.2.3.4]: self-signed certificate")
+        c.failureCode = 20
+        c.failureIssuer = "/CN=Other CA"
+        XCTAssertEqual(c.verificationFailure(client: "h[1.2.3.4]"),
+                       "certificate verification failed for h[1.2.3.4]: untrusted issuer /CN=Other CA")
+        c.failureCode = 10
+        c.failureDepth = 1
+        XCTAssertEqual(c.verificationFailure(client: "h[1.2.3.4]"), "CA certificate verification failed for h[1.2.3.4]: certificate has expired")
+        c.trusted = true
+        XCTAssertNil(c.verificationFailure(client: "h[1.2.3.4]"))
     }
 
     func testTLS12HasNoDetails() {
         let s = TLSSessionSummary(protocolName: "TLSv1.2", cipherName: "ECDHE-RSA-AES256-GCM-SHA384", cipherBits: 256, algorithmBits: 256)
         XCTAssertEqual(s.logText, "TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)")
-        XCTAssertEqual(s.receivedLines[0], "\t(using TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits))")
+        XCTAssertEqual(s.receivedLines(certificateLine: "")[0], "\t(using TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits))")
     }
 
     func testCipherListAppendsExclusions() {

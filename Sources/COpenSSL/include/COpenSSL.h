@@ -69,4 +69,25 @@ typedef void (*posthorn_scache_put_fn)(const unsigned char *id, int idlen, const
 typedef void (*posthorn_scache_del_fn)(const unsigned char *id, int idlen);
 void posthorn_ssl_ctx_use_session_cache(SSL_CTX *ctx, posthorn_scache_get_fn get, posthorn_scache_put_fn put,
                                         posthorn_scache_del_fn del);
+/* Client certificates (ccert.c). Ask for one: SSL_VERIFY_PEER and
+ * SSL_VERIFY_CLIENT_ONCE with a callback that never fails the handshake
+ * but keeps the failure nearest the leaf; `depth` is the verify depth. */
+void posthorn_ssl_ctx_ask_client_cert(SSL_CTX *ctx, int depth);
+/* The CA names sent with the request, from `file`: 0 when it cannot be read. */
+int posthorn_ssl_ctx_client_ca_names(SSL_CTX *ctx, const char *file);
+/* Forgets the kept failure (before each handshake); then reads it: the
+ * X509_V_ERR code (0: none), its depth, and the failing certificate's
+ * issuer as a one-line name. */
+void posthorn_verify_reset(void);
+int posthorn_verify_failure(int *depth, const char **issuer);
+/* The digest NID of the client's handshake signature; 0 when unknown. */
+int posthorn_ssl_peer_signature_digest_nid(SSL *ssl);
+/* The UTF-8 text of the first `nid` entry of the subject (issuer != 0:
+ * the issuer) name, trailing NULs removed, into buf (NUL-terminated): its
+ * length; -1 absent, -2 undecodable, -3 longer than size - 1. */
+int posthorn_x509_name_entry(X509 *cert, int issuer, int nid, char *buf, int size);
+/* The `mdalg` digest of the certificate (pubkey 0) or of its DER
+ * SubjectPublicKeyInfo (pubkey 1) into out (EVP_MAX_MD_SIZE bytes): its
+ * length, 0 on failure (unknown digest). */
+int posthorn_x509_fingerprint(X509 *cert, const char *mdalg, int pubkey, unsigned char *out);
 #endif
