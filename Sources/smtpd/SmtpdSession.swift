@@ -45,6 +45,8 @@ final class SmtpdSession {
     /// RCPTs refused by smtpd_recipient_limit in this transaction.
     private var rcptOvershoot = 0
     /// DSN not announced (smtpd_discard_ehlo_keywords): its parameters are refused.
+    /// The client ended the session with QUIT (no input can be left unread).
+    private(set) var endedByQuit = false
     /// The PROXY header (smtpd_upstream_proxy_protocol) was missing or bad.
     var proxyFailed = false
     /// XVERP delimiters of the current transaction.
@@ -432,6 +434,7 @@ final class SmtpdSession {
             reply("221 2.0.0 Bye")
             try output.flush()
             finished = true
+            endedByQuit = true
             return true
         case "VRFY": return vrfyCommand(rest)
         case "ETRN": return etrnCommand(rest)

@@ -117,6 +117,11 @@ final class SmtpdProcess {
         session.proxyFailed = proxyFailed
         session.run()
         state.connection?.shutdown()
+        // A session that ends while the client is still sending (a hang-up
+        // after a protocol error) must not reset the connection: the kernel
+        // answers unread input at close with a RST, which can destroy the
+        // last reply before the client reads it.
+        if !standaloneIO && !session.endedByQuit && state.connection == nil { SmtpdLinger.drain(fd: stream.fd) }
     }
 }
 
