@@ -108,4 +108,6 @@ public final class TLSConnection {
 
     /// Protocol, cipher and handshake details.
     public var summary: TLSSessionSummary { TLSSessionSummary(ssl: ssl) }
+    /// True when the client resumed an earlier session (no new PKI work).
+    public var sessionReused: Bool { SSL_session_reused(ssl) != 0 }
 }

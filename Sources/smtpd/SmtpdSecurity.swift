@@ -177,6 +177,9 @@ final class SmtpdSecurity {
     /// The client's certificate (nil: none, or TLS not active).
     var peerCertificate: TLSPeerCertificate?
     var saslMethod: String?
+    /// The session was cut off (new TLS session rate): no close_notify, as
+    /// Postfix ends such a session.
+    var abandoned = false
 
     init() {}
 
@@ -249,12 +252,23 @@ extension SmtpdSession {
                        + " TLS context initialization failed. For details see earlier warnings in your logs.")
             return false
         }
+        if newTLSRefused() {
+            logWarning("Refusing TLS service request from \(client) for service \(settings.serviceName)")
+            return false
+        }
         if handshake() {
+            if newTLSExceeded(reused: security.connection?.sessionReused ?? false) {
+                reply("421 4.7.0 \(settings.myhostname) Error: too many new TLS sessions from \(client)")
+                try? output.flush()
+                security.abandoned = true
+                return false
+            }
             guard let refusal = clientCertificateRefusal() else { return true }
             reply(refusal)
             try? output.flush()
             return false
         }
+        if newTLSExceeded(reused: false) { return false }
         logInfo("lost connection after \(stage) from \(client)")
         return false
     }
@@ -268,14 +282,29 @@ extension SmtpdSession {
         if security.active { error("554 5.5.1 Error: TLS already active"); return false }
         // TLS is configured but its context could not be built (warned at start).
         guard security.tlsContext != nil else { error("454 4.7.0 TLS not available due to local problem"); return false }
+        if newTLSRefused() {
+            logWarning("Refusing STARTTLS request from \(client) for service \(settings.serviceName)")
+            error("454 4.7.0 Error: too many new TLS sessions from \(client)")
+            return false
+        }
         reply("220 2.0.0 Ready to start TLS")
         try output.flush()
         // RFC 3207: whatever the client pipelined after STARTTLS was sent
         // in the clear and must not be taken as commands.
         input.discardBuffered()
         guard handshake() else {
-            logInfo("lost connection after \(stage) from \(client)")
             finished = true
+            // As Postfix, a failed handshake counts as a new session; past
+            // the limit the session just ends (no "lost connection" line).
+            if newTLSExceeded(reused: false) { return false }
+            logInfo("lost connection after \(stage) from \(client)")
+            return false
+        }
+        if newTLSExceeded(reused: security.connection?.sessionReused ?? false) {
+            reply("421 4.7.0 \(settings.myhostname) Error: too many new TLS sessions from \(client)")
+            try output.flush()
+            finished = true
+            security.abandoned = true
             return false
         }
         // smtpd_tls_req_ccert: as Postfix, the 421 answers the client's

@@ -121,6 +121,15 @@ protocol SmtpdRateLimiter: AnyObject {
     func recipient(_ ident: String) -> Int?
     /// Counts one AUTH command; the client's AUTH rate.
     func auth(_ ident: String) -> Int?
+    /// Counts one new TLS session; the client's new-session rate.
+    func newTLS(_ ident: String) -> Int?
+    /// The new-TLS-session rate, without counting one.
+    func newTLSRate(_ ident: String) -> Int?
+}
+
+extension SmtpdRateLimiter {
+    func newTLS(_ ident: String) -> Int? { nil }
+    func newTLSRate(_ ident: String) -> Int? { nil }
 }
 
 final class AnvilRateLimiter: SmtpdRateLimiter {
@@ -133,5 +142,7 @@ final class AnvilRateLimiter: SmtpdRateLimiter {
     func message(_ ident: String) -> Int? { try? client.message(ident: ident) }
     func recipient(_ ident: String) -> Int? { try? client.recipient(ident: ident) }
     func auth(_ ident: String) -> Int? { try? client.auth(ident: ident) }
+    func newTLS(_ ident: String) -> Int? { try? client.newTLS(ident: ident) }
+    func newTLSRate(_ ident: String) -> Int? { try? client.newTLSReport(ident: ident) }
 }
 

@@ -492,6 +492,7 @@ final class SmtpdSession {
         guard limiter != nil else { return false }
         let any = settings.connectionCountLimit > 0 || settings.connectionRateLimit > 0
             || settings.messageRateLimit > 0 || settings.recipientRateLimit > 0 || settings.authRateLimit > 0
+            || settings.newTLSSessionRateLimit > 0
         return any && !eventLimitExempt()
     }()
 
@@ -522,6 +523,27 @@ final class SmtpdSession {
               rate > settings.authRateLimit else { return false }
         logWarning("AUTH command rate limit exceeded: \(rate) from \(client) for service \(settings.serviceName)")
         error("450 4.7.1 Error: too many AUTH commands from \(peer.address)")
+        return true
+    }
+
+    /// smtpd_client_new_tls_session_rate_limit, before a handshake: true
+    /// when the client has had too many new TLS sessions already.
+    func newTLSRefused() -> Bool {
+        guard limitsApply, settings.newTLSSessionRateLimit > 0,
+              !authorized(settings.xclientHosts, "smtpd_authorized_xclient_hosts"),
+              let rate = limiter?.newTLSRate(anvilIdent ?? AnvilClient.ident(service: settings.serviceName, client: peer.address))
+        else { return false }
+        return rate > settings.newTLSSessionRateLimit
+    }
+
+    /// After a handshake that made a new session: counts it, and true when
+    /// that was one too many (logged as Postfix logs it).
+    func newTLSExceeded(reused: Bool) -> Bool {
+        guard !reused, limitsApply, settings.newTLSSessionRateLimit > 0,
+              !authorized(settings.xclientHosts, "smtpd_authorized_xclient_hosts"),
+              let rate = limiter?.newTLS(anvilIdent ?? AnvilClient.ident(service: settings.serviceName, client: peer.address)),
+              rate > settings.newTLSSessionRateLimit else { return false }
+        logWarning("New TLS session rate limit exceeded: \(rate) from \(client) for service \(settings.serviceName)")
         return true
     }
 

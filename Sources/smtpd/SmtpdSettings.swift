@@ -39,6 +39,7 @@ struct SmtpdSettings {
     var messageRateLimit = 0
     var recipientRateLimit = 0
     var authRateLimit = 0
+    var newTLSSessionRateLimit = 0
     var eventLimitExceptions = ""
     var receiveOverrideOptions = ""
     /// The cleanup flags receive_override_options asks for, parsed once.
@@ -123,6 +124,7 @@ struct SmtpdSettings {
         messageRateLimit = Int(c.value("smtpd_client_message_rate_limit")) ?? 0
         recipientRateLimit = Int(c.value("smtpd_client_recipient_rate_limit")) ?? 0
         authRateLimit = Int(c.value("smtpd_client_auth_rate_limit")) ?? 0
+        newTLSSessionRateLimit = Int(c.value("smtpd_client_new_tls_session_rate_limit")) ?? 0
         eventLimitExceptions = c.value("smtpd_client_event_limit_exceptions")
         receiveOverrideOptions = c.value("receive_override_options")
         cleanupFlags = CleanupProtocol.Flags.external(receiveOverrideOptions: receiveOverrideOptions)

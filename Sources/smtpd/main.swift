@@ -116,12 +116,12 @@ final class SmtpdProcess {
         session.standalone = standaloneUser
         session.proxyFailed = proxyFailed
         session.run()
-        state.connection?.shutdown()
+        if !state.abandoned { state.connection?.shutdown() }
         // A session that ends while the client is still sending (a hang-up
-        // after a protocol error) must not reset the connection: the kernel
+        // after a protocol error, TLS or not) must not reset the connection: the kernel
         // answers unread input at close with a RST, which can destroy the
         // last reply before the client reads it.
-        if !standaloneIO && !session.endedByQuit && state.connection == nil { SmtpdLinger.drain(fd: stream.fd) }
+        if !standaloneIO && !session.endedByQuit { SmtpdLinger.drain(fd: stream.fd) }
     }
 }
 

@@ -147,6 +147,11 @@ def services(ports: dict[str, int], dovecot_port: int, certs: Path) -> str:
   -o smtpd_recipient_restrictions=reject_plaintext_session,check_sasl_access,texthash:{certs}/sasl_access,permit_sasl_authenticated,reject_unauth_destination
 127.0.0.1:{ports['verp']} inet n - n - - smtpd
   -o smtpd_authorized_verp_clients=127.0.0.1
+127.0.0.1:{ports['newtls']} inet n - n - - smtpd
+  -o smtpd_client_new_tls_session_rate_limit=1
+127.0.0.1:{ports['newtlswrap']} inet n - n - - smtpd
+  -o smtpd_client_new_tls_session_rate_limit=1
+  -o smtpd_tls_wrappermode=yes
 tlsmgr    unix  -       -       n       300     1       tlsmgr
 discard   unix  -       -       n       -       -       discard
 proxymap  unix  -       -       n       -       -       proxymap
@@ -280,7 +285,7 @@ def env():
                                          "shared@b.test bob, alice@example.test\n@owned.test bob\n")
     dovecot_port = free_port()
     (certs / "sasl_access").write_text("bob REJECT bob may not send\n")
-    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext", "verp")
+    names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext", "verp", "newtls", "newtlswrap")
     oracle = Oracle({n: free_port() for n in names}, dovecot_port, certs)
     ours = Ours({n: free_port() for n in names}, dovecot_port, certs)
     dovecot = Dovecot([oracle.queue, ours.queue], dovecot_port)
@@ -986,3 +991,62 @@ def test_xverp_delimiters_reach_the_queue_file_like_postfix(env):
         results.append((queue_records(text), [l for l in text.splitlines() if l.startswith("verp_delimiters:")]))
     assert results[1] == results[0], f"ours: {results[1]}\noracle: {results[0]}"
     assert results[1][1] == ["verp_delimiters: -="]
+
+
+def test_new_tls_session_rate_limit_matches_postfix(env):
+    """smtpd_client_new_tls_session_rate_limit = 1: the second new session
+    is ended after its handshake (421), the third STARTTLS is refused
+    before one (454), as Postfix does, with its warnings."""
+    results = []
+    for server in (env["oracle"], env["ours"]):
+        start = len(smtpd_lines(server.maillog()))
+        replies = []
+        for n in range(3):
+            before = server.maillog().count("disconnect from")
+            c = Client(server.ports["newtls"])
+            try:
+                replies.append(c.cmd("EHLO client.example")[0])
+                r = c.starttls()
+                replies.append(r)
+                replies.append(c.cmd("EHLO client.example")[0])
+                replies.append(c.cmd("QUIT"))
+            except OSError as e:
+                replies.append(f"closed: {type(e).__name__}")
+            c.close()
+            assert wait_for(lambda: server.maillog().count("disconnect from") > before, timeout=10), server.maillog()[-3000:]
+        time.sleep(0.1)
+        # How a closed connection shows (EOF on read, or an error on the
+        # write before it) depends on timing, not on the server.
+        replies = ["closed" if r == ["<EOF>"] or str(r).startswith(("closed", "<EOF>")) else r for r in replies]
+        results.append((replies, smtpd_lines(server.maillog())[start:]))
+    (o_replies, o_log), (u_replies, u_log) = results
+    assert u_replies == o_replies, f"ours: {u_replies}\noracle: {o_replies}"
+    assert u_log == o_log, "\n".join(u_log) + "\n--\n" + "\n".join(o_log)
+    assert any("Error: too many new TLS sessions" in str(r) for r in u_replies)
+
+
+def test_new_tls_session_rate_limit_in_wrapper_mode_matches_postfix(env):
+    """The same limit with smtpd_tls_wrappermode: the second new session
+    gets a 421 after its handshake, the third connection is dropped before
+    one ("Refusing TLS service request"), as Postfix does."""
+    results = []
+    for server in (env["oracle"], env["ours"]):
+        start = len(smtpd_lines(server.maillog()))
+        outcomes = []
+        for n in range(3):
+            before = server.maillog().count("disconnect from")
+            try:
+                c = Client(server.ports["newtlswrap"], wrapper=True)
+                outcomes.append(c.transcript[0])
+                outcomes.append(c.cmd("QUIT"))
+                c.close()
+            except (OSError, ssl.SSLError):
+                outcomes.append("closed")
+            assert wait_for(lambda: server.maillog().count("disconnect from") > before, timeout=10), server.maillog()[-3000:]
+        time.sleep(0.1)
+        outcomes = ["closed" if r == ["<EOF>"] else r for r in outcomes]
+        results.append((outcomes, smtpd_lines(server.maillog())[start:]))
+    (o_out, o_log), (u_out, u_log) = results
+    assert u_out == o_out, f"ours: {u_out}\noracle: {o_out}"
+    assert u_log == o_log, "\n".join(u_log) + "\n--\n" + "\n".join(o_log)
+    assert any("Refusing TLS service request" in line for line in u_log)
