@@ -183,7 +183,14 @@ enum SmtpdCommand {
         for c in address.unicodeScalars {
             // A quoted, backslash-escaped control character is kept (RFC 5321
             // quoted-pair; Postfix accepts it); anywhere else it is refused.
-            if escaped { escaped = false; out.unicodeScalars.append(c); continue }
+            if escaped {
+                escaped = false
+                // Accepted as Postfix accepts it, but never a CR or LF inside
+                // an address that goes on to logs, queue files and other
+                // servers: an escaped one is kept as "?".
+                out.unicodeScalars.append(c == "\r" || c == "\n" ? "?" : c)
+                continue
+            }
             if c.value < 0x20 || c.value == 0x7F { return nil }
             // A backslash quotes the next character, in or out of quotes
             // (RFC 822 quoted-pair, as Postfix's tokenizer reads it).
