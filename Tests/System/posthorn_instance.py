@@ -121,6 +121,22 @@ def terminate(proc: subprocess.Popen | None) -> None:
             proc.wait(5)
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` loopback ports, free a moment ago and all different (held
+    open together while they are picked: separate free_port() calls can
+    return the same port twice)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (for a listener in master.cf)."""
     with socket.socket() as s:

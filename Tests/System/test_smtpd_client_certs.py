@@ -48,7 +48,7 @@ import pytest
 
 import smtp_client
 from postfix_oracle import PostfixOracle, postcat as oracle_postcat
-from posthorn_instance import BASE_MASTER, PosthornInstance, can_connect, require_programs, wait_for
+from posthorn_instance import BASE_MASTER, PosthornInstance, can_connect, distinct_ports, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
 
@@ -208,21 +208,6 @@ class PolicyServer:
 
 
 NAMES = ("ask", "req", "req0", "reqmay", "wrapreq", "noca", "capath", "depth0", "depth1", "relay", "all", "access", "md5", "order", "noask", "ll2", "baddigest", "policy")
-
-
-def distinct_ports(count: int) -> list[int]:
-    """`count` loopback ports, free a moment ago and all different (held
-    open together while they are picked)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ import pytest
 
 import smtp_client
 from postfix_oracle import PostfixOracle
-from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, can_connect, free_port, require_programs, wait_for
+from posthorn_instance import BASE_MASTER, BIN, PosthornInstance, can_connect, distinct_ports, free_port, require_programs, wait_for
 
 ORACLE = Path("/usr/sbin/postfix")
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -283,11 +283,12 @@ def env():
     make_certs(certs)
     (certs / "sender_logins").write_text("alice@example.test alice@example.test\n"
                                          "shared@b.test bob, alice@example.test\n@owned.test bob\n")
-    dovecot_port = free_port()
     (certs / "sasl_access").write_text("bob REJECT bob may not send\n")
     names = ("smtp", "smtps", "encrypt", "inet", "chain", "except", "nocert", "nocertwrap", "login", "plaintext", "verp", "newtls", "newtlswrap")
-    oracle = Oracle({n: free_port() for n in names}, dovecot_port, certs)
-    ours = Ours({n: free_port() for n in names}, dovecot_port, certs)
+    ports = distinct_ports(2 * len(names) + 1)
+    dovecot_port = ports.pop()
+    oracle = Oracle(dict(zip(names, ports[:len(names)])), dovecot_port, certs)
+    ours = Ours(dict(zip(names, ports[len(names):])), dovecot_port, certs)
     dovecot = Dovecot([oracle.queue, ours.queue], dovecot_port)
     oracle.start()
     try:
