@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_dns import FakeDNS, enter_private_network, run_in_namespace  # noqa: E402
 from posthorn_instance import require_programs  # noqa: E402
-from test_smtpd_policy import (COMMON_MAIN, QID, OracleServer, OurServer, dialog, smtpd_lines,  # noqa: E402
+from test_smtpd_policy import (COMMON_MAIN, QID, OracleServer, OurServer, logged_dialog, smtpd_lines,  # noqa: E402
                                wait_disconnects)
 
 RECORDS = {
@@ -152,14 +152,14 @@ def scenario() -> dict:
             for helo, domain in SESSIONS:
                 commands = [f"EHLO {helo}", f"MAIL FROM:<x@{domain}>"]
                 commands += [f"RCPT TO:<{r}@relay.test>" for r in SENDER_RCPTS] + ["QUIT"]
-                replies += dialog(server.port, commands)
+                replies += logged_dialog(server, commands)
             commands = ["EHLO client.example", "MAIL FROM:<x@example.org>"]
             commands += [f"RCPT TO:<{r}@relay.test>" for r in ("c_mx", "c_ns", "c_a", "rc_mx")]
             commands += [f"RCPT TO:<y@{d}>" for d in ("mx.example", "nomx.example", "sub.ns.example")] + ["QUIT"]
-            replies += dialog(server.port, commands)
+            replies += logged_dialog(server, commands)
             commands = ["EHLO client.example", "MAIL FROM:<x@example.org>", "RCPT TO:<mxrelay@relay.test>"]
             commands += [f"RCPT TO:<y@{d}>" for d in MX_BACKUP_DOMAINS] + ["QUIT"]
-            replies += dialog(server.port, commands)
+            replies += logged_dialog(server, commands)
             wait_disconnects(server, len(SESSIONS) + 3)
             out[name] = {"replies": [QID.sub("QID", r) for r in replies],
                          "log": smtpd_lines(server.maillog(), {str(server.port): "PORT"})}

@@ -202,6 +202,16 @@ def wait_disconnects(server, n: int):
     wait_for(lambda: server.maillog().count("disconnect from") >= n, timeout=15)
 
 
+def logged_dialog(server, commands: list[str]) -> list[str]:
+    """dialog(), then waits for the session's "disconnect from" line, so that
+    sessions' lines are not interleaved (the next session's smtpd process
+    may otherwise log its "connect from" first)."""
+    before = server.maillog().count("disconnect from")
+    replies = dialog(server.port, commands)
+    wait_disconnects(server, before + 1)
+    return replies
+
+
 def start_pair(main: str, files=None):
     require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "proxymap",
                      "anvil", "postfix")
@@ -536,7 +546,7 @@ def dns_scenario() -> dict:
             for helo, sender in (("client.example", "alice@example.com"), ("bad.helo.example", "x@spam.example")):
                 commands = [f"EHLO {helo}", f"MAIL FROM:<{sender}>"]
                 commands += [f"RCPT TO:<{r}@relay.test>" for r in DNS_RCPTS] + ["QUIT"]
-                replies += dialog(server.port, commands)
+                replies += logged_dialog(server, commands)
             wait_disconnects(server, 3)
             out[name] = {"replies": [QID.sub("QID", r) for r in replies],
                          "log": smtpd_lines(server.maillog(), {str(server.port): "PORT"})}

@@ -548,6 +548,9 @@ def session_log(path: Path, offset: int, wait: bool = True) -> list[bytes]:
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read()
+        # A line still being written is not read yet (a reader can see part
+        # of a concurrent write).
+        data = data[:data.rfind(b"\n") + 1]
         lines = [m.group(1) for m in _SMTPD_LOG.finditer(data)]
         for i, l in enumerate(lines):
             if l.startswith(b"disconnect from "):
