@@ -30,6 +30,9 @@ public struct PolicySettings: Sendable {
     public var lists: [PolicyStage: String] = [:]
     public var mynetworks = ""
     public var localRecipientMaps = ""
+    /// Local parts every local domain accepts without a table entry (as
+    /// Postfix: $double_bounce_sender, postmaster, MAILER-DAEMON).
+    public var alwaysLocalRecipients = ["double-bounce", "postmaster", "MAILER-DAEMON"]
     public var virtualAliasMaps = ""
     public var virtualMailboxMaps = ""
     public var relayRecipientMaps = ""
@@ -83,6 +86,7 @@ public struct PolicySettings: Sendable {
         for stage in PolicyStage.allCases { lists[stage] = config.value(stage.parameter) }
         mynetworks = config.value("mynetworks")
         localRecipientMaps = config.value("local_recipient_maps")
+        alwaysLocalRecipients = [config.value("double_bounce_sender"), "postmaster", "MAILER-DAEMON"]
         virtualAliasMaps = config.value("virtual_alias_maps")
         virtualMailboxMaps = config.value("virtual_mailbox_maps")
         relayRecipientMaps = config.value("relay_recipient_maps")

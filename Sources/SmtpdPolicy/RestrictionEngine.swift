@@ -444,6 +444,7 @@ public final class RestrictionEngine {
             if try found("virtual_alias_maps", settings.virtualAliasMaps, domainIsLocal: isLocal) { return .dunno }
             if isLocal {
                 guard !settings.localRecipientMaps.isEmpty else { return .dunno }
+                if Self.isAlwaysLocal(resolved, settings.alwaysLocalRecipients) { return .dunno }
                 if try found("local_recipient_maps", settings.localRecipientMaps, domainIsLocal: true) { return .dunno }
                 return unknown(settings.unknownLocalRecipientRejectCode, "local recipient")
             }
@@ -468,6 +469,19 @@ public final class RestrictionEngine {
             return reject(451, "4.3.0", address, kind, "Temporary lookup failure")
         }
     }
+
+    /// True when `resolved` is one of `names` (case-insensitively) followed
+    /// by "@": the recipients qmgr and bounce absorb or generate themselves.
+    static func isAlwaysLocal(_ resolved: String, _ names: [String]) -> Bool {
+        let r = Array(resolved.utf8)
+        return names.contains { name in
+            let n = Array(name.utf8)
+            guard !n.isEmpty, r.count > n.count, r[n.count] == UInt8(ascii: "@") else { return false }
+            return zip(n, r).allSatisfy { a, b in asciiLower(a) == asciiLower(b) }
+        }
+    }
+
+    private static func asciiLower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
 
     /// True when trivial-rewrite resolves `address` to an error (bad
     /// domain syntax); a temporary failure is not an answer here.

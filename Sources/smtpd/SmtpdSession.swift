@@ -1175,6 +1175,10 @@ final class SmtpdSession {
         guard let address = SmtpdCommand.internalForm(text, strict: false), !address.isEmpty else {
             error("501 5.1.3 Bad recipient address syntax"); return false
         }
+        if badAddress(address) {
+            logWarning("Illegal address syntax from \(client) in VRFY command: \(arg)")
+            error("501 5.1.3 Bad recipient address syntax"); return false
+        }
         // RFC 5321 4.5.1: "postmaster" is always accepted.
         if address.lowercased() != "postmaster" {
             var f = facts()

@@ -97,6 +97,12 @@ final class AddressResolver {
             // One trailing dot goes, not "..": that stays and is invalid.
             if let d = domain, d.count > 1, d.hasSuffix("."), !d.dropLast().hasSuffix(".") { domain = String(d.dropLast()) }
             guard route.isEmpty, isLocal(domain!, flags: &flags) else { break }
+            if bare.isEmpty {
+                // "@local.domain": as Postfix, an empty local part in a local
+                // domain is $empty_address_recipient there (to=<MAILER-DAEMON@...>).
+                local = s.emptyAddressRecipient
+                break
+            }
             if let at = bare.lastIndex(of: "@") {
                 local = String(bare[..<at])
                 domain = String(bare[bare.index(after: at)...])

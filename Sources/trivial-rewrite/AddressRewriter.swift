@@ -14,7 +14,11 @@ import Global
 enum AddressRewriter {
     static func rewrite(_ address: String, rule: String, settings s: RewriteSettings) -> String {
         guard let (localPart, domain) = parts(address, rule: rule, settings: s) else { return address }
-        if localPart.isEmpty && (domain ?? "").isEmpty { return "\"\"" }
+        // As Postfix, a lone "@" is the empty address; a quoted empty local
+        // part before an empty domain ("\"\"@", smtpd's form of <@>) is a
+        // broken form, left alone (it then fails to resolve).
+        if localPart.isEmpty && domain == nil { return "\"\"" }
+        if localPart.isEmpty && domain == "" && AddressTokens.scan(address).count == 1 { return "\"\"" }
         return AddressTokens.quoteLocal(localPart) + (domain.map { "@" + $0 } ?? "")
     }
 

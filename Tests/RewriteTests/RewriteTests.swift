@@ -49,6 +49,9 @@ final class RewriteTests: XCTestCase {
             ("user (comment)@gmail.com", "\"user (comment)\"@gmail.com", "\"user (comment)\"@gmail.com"),
             ("<>", "\"<>\"@mta.example.test", "\"<>\""),
             ("@", "\"\"", "\"\""),
+            // smtpd's form of "@" (the empty local part quoted): a broken form
+            // ending in "@" is left alone, and then fails to resolve (501).
+            ("\"\"@", "\"\"@", "\"\"@"),
             ("@a", "\"\"@a", "\"\"@a"),
             ("", "", ""),
             ("user@[127.0.0.1]", "user@[127.0.0.1]", "user@[127.0.0.1]"),
@@ -104,6 +107,10 @@ final class RewriteTests: XCTestCase {
         check(r, "user@", E, N, "user@", [.classDefault, .error])
         check(r, "@", E, N, "MAILER-DAEMON@", [.classDefault, .error])
         check(r, "", "local", "mta.example.test", "MAILER-DAEMON@mta.example.test", .classLocal)
+        // An empty local part: $empty_address_recipient in a local domain, kept elsewhere.
+        check(r, "@MTA.example.test", "local", "mta.example.test", "MAILER-DAEMON@MTA.example.test", .classLocal)
+        check(r, "\"\"@localhost", "local", "mta.example.test", "MAILER-DAEMON@localhost", .classLocal)
+        check(r, "@gmail.com", "smtp", "gmail.com", "@gmail.com", .classDefault)
         check(r, "user@.gmail.com", E, N, "user@.gmail.com", [.classDefault, .error])
         check(r, "user@[1.2.3.999]", E, N, "user@[1.2.3.999]", [.classDefault, .error])
         check(r, "user@[ipv6:fe80::1]", "smtp", "[ipv6:fe80::1]", "user@[ipv6:fe80::1]", .classDefault)
