@@ -2,7 +2,8 @@
 // ($server_name, $client, $client_address, $client_name, $client_port,
 // $reverse_client_name, $helo_name, $sender[_name|_domain],
 // $recipient[_name|_domain], $localtime), as Postfix's smtpd expands them.
-// The recipient is empty: Postfix has finished with it before it replies.
+// $recipient is the transaction's first accepted recipient, as in Postfix
+// (the one being checked is no longer current when the reply goes out).
 import Glibc
 
 extension SmtpdSession {
@@ -19,7 +20,7 @@ extension SmtpdSession {
         case "localtime": return SmtpdSession.localTime()
         default: break
         }
-        for (prefix, address) in [("sender", sender), ("recipient", nil as String?)] where name.hasPrefix(prefix) {
+        for (prefix, address) in [("sender", sender), ("recipient", firstRecipient)] where name.hasPrefix(prefix) {
             return SmtpdSession.addressMacro(address, suffix: String(name.dropFirst(prefix.count)))
         }
         return nil

@@ -35,7 +35,7 @@ final class SmtpdSession {
     var helo: String?
     var proto = "SMTP"
     private(set) var errorCount = 0
-    /// smtpd_junk_command_limit: NOOP/VRFY/ETRN/RSET since the last delivery.
+    /// smtpd_junk_command_limit: HELO/EHLO/NOOP/VRFY/ETRN/RSET/XCLIENT/XFORWARD since the last delivery.
     private var junkCount = 0
     /// XFORWARD permission, decided for the real client at connect time
     /// (XCLIENT changes who the client is, not who may use XFORWARD).
@@ -80,6 +80,8 @@ final class SmtpdSession {
     // Transaction state.
     private(set) var sender: String?
     private var recipients: [QueueRecipient] = []
+    /// The transaction's first accepted recipient (reply footers' $recipient, as Postfix's).
+    var firstRecipient: String? { recipients.first?.address }
     private var queueFile: SmtpdQueueFile?
     private var declaredSize = 0
     private var envid: String?
@@ -406,8 +408,9 @@ final class SmtpdSession {
         }
     }
 
-    /// NOOP, VRFY, ETRN and RSET (smtpd_junk_command_limit).
-    private static let junkCommands: Set<String> = ["NOOP", "VRFY", "ETRN", "RSET"]
+    /// Commands a client may repeat without a tarpit, limited by
+    /// smtpd_junk_command_limit (as Postfix's: HELO and EHLO too).
+    private static let junkCommands: Set<String> = ["HELO", "EHLO", "NOOP", "VRFY", "ETRN", "RSET", "XCLIENT", "XFORWARD"]
 
     private static let commands: [String: String] = [
         "HELO": "helo", "EHLO": "ehlo", "XCLIENT": "xclient", "XFORWARD": "xforward", "STARTTLS": "starttls",
@@ -976,13 +979,14 @@ final class SmtpdSession {
     }
 
     private func dataCommand(_ rest: Substring) throws(TransportError) -> Bool {
-        // Postfix's order: recipients first, then the syntax.
+        // Postfix's order: a BDAT transaction (or its error state), the
+        // recipients, then the syntax.
+        if bdat != nil { error("503 5.5.1 Error: DATA after BDAT"); return false }
         if recipients.isEmpty {
             error(sender == nil ? "503 5.5.1 Error: need RCPT command" : "554 5.5.1 Error: no valid recipients")
             return false
         }
         guard rest.isEmpty else { error("501 5.5.4 Syntax: DATA"); return false }
-        if bdat != nil { error("503 5.5.1 Error: DATA after BDAT"); return false }
         guard dataPreconditions() else { return false }
         reply("354 End data with <CR><LF>.<CR><LF>")
         try output.flush()
