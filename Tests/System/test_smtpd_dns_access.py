@@ -29,10 +29,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fake_dns import FakeDNS, enter_private_network, run_in_namespace  # noqa: E402
+from fake_dns import run_in_namespace  # noqa: E402
 from posthorn_instance import require_programs  # noqa: E402
-from test_smtpd_policy import (COMMON_MAIN, QID, OracleServer, OurServer, logged_dialog, smtpd_lines,  # noqa: E402
-                               wait_disconnects)
+from test_smtpd_policy import COMMON_MAIN, paired_dns_sessions  # noqa: E402
 
 RECORDS = {
     ("mx.example", "MX"): ["10 mx1.mx.example", "20 mx2.bad.example"],
@@ -137,38 +136,17 @@ MX_BACKUP_DOMAINS = ["backup.example", "primary.example", "nobackup.example", "l
 
 def scenario() -> dict:
     """Runs in the namespace child: both servers, the same dialogs."""
-    enter_private_network()
-    dns = FakeDNS(RECORDS)
-    out = {}
+    sessions = []
+    for helo, domain in SESSIONS:
+        sessions.append([f"EHLO {helo}", f"MAIL FROM:<x@{domain}>"]
+                        + [f"RCPT TO:<{r}@relay.test>" for r in SENDER_RCPTS] + ["QUIT"])
+    sessions.append(["EHLO client.example", "MAIL FROM:<x@example.org>"]
+                    + [f"RCPT TO:<{r}@relay.test>" for r in ("c_mx", "c_ns", "c_a", "rc_mx")]
+                    + [f"RCPT TO:<y@{d}>" for d in ("mx.example", "nomx.example", "sub.ns.example")] + ["QUIT"])
+    sessions.append(["EHLO client.example", "MAIL FROM:<x@example.org>", "RCPT TO:<mxrelay@relay.test>"]
+                    + [f"RCPT TO:<y@{d}>" for d in MX_BACKUP_DOMAINS] + ["QUIT"])
     main = COMMON_MAIN.replace("relay_domains = relay.test\n", "") + MAIN
-    oracle, ours = OracleServer(main, FILES), OurServer(main, FILES)
-    try:
-        oracle.start()
-        ours.start()
-        for s in (oracle, ours):
-            wait_disconnects(s, 1)
-        for name, server in (("oracle", oracle), ("ours", ours)):
-            replies = []
-            for helo, domain in SESSIONS:
-                commands = [f"EHLO {helo}", f"MAIL FROM:<x@{domain}>"]
-                commands += [f"RCPT TO:<{r}@relay.test>" for r in SENDER_RCPTS] + ["QUIT"]
-                replies += logged_dialog(server, commands)
-            commands = ["EHLO client.example", "MAIL FROM:<x@example.org>"]
-            commands += [f"RCPT TO:<{r}@relay.test>" for r in ("c_mx", "c_ns", "c_a", "rc_mx")]
-            commands += [f"RCPT TO:<y@{d}>" for d in ("mx.example", "nomx.example", "sub.ns.example")] + ["QUIT"]
-            replies += logged_dialog(server, commands)
-            commands = ["EHLO client.example", "MAIL FROM:<x@example.org>", "RCPT TO:<mxrelay@relay.test>"]
-            commands += [f"RCPT TO:<y@{d}>" for d in MX_BACKUP_DOMAINS] + ["QUIT"]
-            replies += logged_dialog(server, commands)
-            wait_disconnects(server, len(SESSIONS) + 3)
-            out[name] = {"replies": [QID.sub("QID", r) for r in replies],
-                         "log": smtpd_lines(server.maillog(), {str(server.port): "PORT"})}
-    finally:
-        ours.stop()
-        oracle.stop()
-        dns.close()
-    out["queries"] = len(dns.queries)
-    return out
+    return paired_dns_sessions(main, FILES, RECORDS, sessions)
 
 
 def test_server_access_checks_match_postfix():

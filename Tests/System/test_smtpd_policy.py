@@ -530,12 +530,16 @@ DNS_RCPTS = ["zen", "quiet", "filtered", "range", "allow", "mapped", "mapped2", 
              "client", "reverse"]
 
 
-def dns_scenario() -> dict:
-    """Runs in the namespace child: both servers, the same dialogs."""
+def paired_dns_sessions(main: str, files: dict, records: dict, sessions: list[list[str]]) -> dict:
+    """Runs in a namespace child (fake_dns.run_in_namespace): a fake DNS
+    serving `records`, Debian's Postfix and ours with the same main.cf and
+    files, and the same SMTP sessions against each. Returns, per server,
+    the replies (queue IDs masked) and the smtpd log lines, and the number
+    of DNS queries asked."""
     enter_private_network()
-    dns = FakeDNS(DNS_RECORDS)
+    dns = FakeDNS(records)
     out = {}
-    oracle, ours = OracleServer(COMMON_MAIN + DNS_MAIN, DNS_FILES), OurServer(COMMON_MAIN + DNS_MAIN, DNS_FILES)
+    oracle, ours = OracleServer(main, files), OurServer(main, files)
     try:
         oracle.start()
         ours.start()
@@ -543,11 +547,8 @@ def dns_scenario() -> dict:
             wait_disconnects(s, 1)
         for name, server in (("oracle", oracle), ("ours", ours)):
             replies = []
-            for helo, sender in (("client.example", "alice@example.com"), ("bad.helo.example", "x@spam.example")):
-                commands = [f"EHLO {helo}", f"MAIL FROM:<{sender}>"]
-                commands += [f"RCPT TO:<{r}@relay.test>" for r in DNS_RCPTS] + ["QUIT"]
+            for commands in sessions:
                 replies += logged_dialog(server, commands)
-            wait_disconnects(server, 3)
             out[name] = {"replies": [QID.sub("QID", r) for r in replies],
                          "log": smtpd_lines(server.maillog(), {str(server.port): "PORT"})}
     finally:
@@ -556,6 +557,14 @@ def dns_scenario() -> dict:
         dns.close()
     out["queries"] = len(dns.queries)
     return out
+
+
+def dns_scenario() -> dict:
+    sessions = []
+    for helo, sender in (("client.example", "alice@example.com"), ("bad.helo.example", "x@spam.example")):
+        sessions.append([f"EHLO {helo}", f"MAIL FROM:<{sender}>"]
+                        + [f"RCPT TO:<{r}@relay.test>" for r in DNS_RCPTS] + ["QUIT"])
+    return paired_dns_sessions(COMMON_MAIN + DNS_MAIN, DNS_FILES, DNS_RECORDS, sessions)
 
 
 def test_dns_lists_match_postfix():
