@@ -1,7 +1,9 @@
 """SMTP client helpers shared by the smtpd system tests (test_smtpd.py,
 test_smtpd_policy.py, test_smtpd_tls_sasl.py): reading one (possibly
 multi-line) server reply off a socket file, exactly as the server sent it,
-and picking smtpd's own lines out of a mail log.
+picking smtpd's own lines out of a mail log (queue IDs and client ports
+masked when two servers' logs are compared), and reading one policy
+delegation request (for the fake policy servers).
 """
 
 from __future__ import annotations
@@ -22,6 +24,30 @@ def smtpd_log_texts(log: str, noise: re.Pattern = SMTPD_LOG_NOISE) -> list[str]:
         if m and not noise.search(line):
             out.append(line[m.end():])
     return out
+
+
+QUEUE_ID = re.compile(r"\b[0-9A-F]{8,12}\b")
+
+
+def masked_smtpd_lines(log: str) -> list[str]:
+    """smtpd_log_texts(log) with queue IDs as "QID" and 127.0.0.1:PORT for
+    client ports: comparable between two servers."""
+    return [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QUEUE_ID.sub("QID", t)) for t in smtpd_log_texts(log)]
+
+
+def read_policy_request(rfile) -> dict[str, str] | None:
+    """One policy delegation request (name=value lines up to an empty
+    line) from rfile; None at end of file."""
+    attrs = {}
+    while True:
+        line = rfile.readline()
+        if not line:
+            return None
+        line = line.rstrip(b"\n").decode()
+        if line == "":
+            return attrs
+        k, _, v = line.partition("=")
+        attrs[k] = v
 
 
 def read_reply(f, eof_errors: tuple[type[BaseException], ...] = (ConnectionResetError,)) -> list[str]:

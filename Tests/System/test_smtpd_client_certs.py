@@ -181,17 +181,7 @@ class PolicyServer:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                while True:
-                    attrs = {}
-                    while True:
-                        line = self.rfile.readline()
-                        if not line:
-                            return
-                        line = line.rstrip(b"\n").decode()
-                        if line == "":
-                            break
-                        k, _, v = line.partition("=")
-                        attrs[k] = v
+                while (attrs := smtp_client.read_policy_request(self.rfile)) is not None:
                     outer.requests.append(attrs)
                     self.wfile.write(b"action=DUNNO\n\n")
 
@@ -333,8 +323,7 @@ class Client:
             pass
 
 
-def smtpd_lines(log: str) -> list[str]:
-    return [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QID.sub("QID", t)) for t in smtp_client.smtpd_log_texts(log)]
+smtpd_lines = smtp_client.masked_smtpd_lines
 
 
 def run_both(env, service: str, dialog):

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from postfix_oracle import SMTPD_MASTER, PostfixOracle  # noqa: E402
 from posthorn_instance import (BASE_MASTER, BIN, PosthornInstance, can_connect,  # noqa: E402
                                free_port, require_programs, wait_for)
+import smtp_client  # noqa: E402
 from smtp_client import read_reply as read_reply_lines, smtpd_log_texts  # noqa: E402
 from fake_dns import FakeDNS, enter_private_network, run_in_namespace  # noqa: E402
 
@@ -74,17 +75,7 @@ class PolicyServer:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 outer.connections += 1
-                while True:
-                    attrs = {}
-                    while True:
-                        line = self.rfile.readline()
-                        if not line:
-                            return
-                        line = line.rstrip(b"\n").decode()
-                        if line == "":
-                            break
-                        k, _, v = line.partition("=")
-                        attrs[k] = v
+                while (attrs := smtp_client.read_policy_request(self.rfile)) is not None:
                     outer.requests.append(attrs)
                     local = attrs.get("recipient", "").split("@")[0]
                     if local == "sleep":

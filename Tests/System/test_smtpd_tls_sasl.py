@@ -368,11 +368,7 @@ class Client:
             pass
 
 
-def smtpd_lines(log: str) -> list[str]:
-    out = []
-    for text in smtp_client.smtpd_log_texts(log):
-        out.append(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QID.sub("QID", text)))
-    return out
+smtpd_lines = smtp_client.masked_smtpd_lines
 
 
 def run_both(env, dialog, service="smtp"):
