@@ -10,7 +10,7 @@ with a profile of the corpus. Record them with
 scripts/record-smtp-dialogs.py (Debian's Postfix answers), then replay
 against Posthorn: every difference is a compatibility bug (or one of the
 deliberate hardening differences, which need a posthorn-expect section).
-The corpus's random/ cases came from seeds 1 (80 cases), 7 (120), 11 (150, more profiles) and 23 (200, as b4-*).
+The corpus's random/ cases came from seeds 1 (80 cases), 7 (120), 11 (150, more profiles) 23 (200, as b4-*) and 29 (200, as b5-*).
 """
 import random, sys, os
 random.seed(int(sys.argv[2]))
