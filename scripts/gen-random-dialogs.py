@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
 """gen-random-dialogs.py - random SMTP sessions for the dialog corpus.
 
-Usage: scripts/gen-random-dialogs.py OUT_DIR SEED COUNT
+Usage: scripts/gen-random-dialogs.py OUT_DIR SEED COUNT [PROFILE,PROFILE,...]
 
 Writes COUNT unrecorded .dlg cases (client lines only) mixing valid and
 broken HELO/EHLO, MAIL, RCPT (odd addresses, routes, literals, quoting,
 ESMTP parameters), DATA, BDAT, RSET, VRFY, ETRN, XCLIENT and junk, each
-with a profile of the corpus. Record them with
+with a profile of the corpus (the default twenty, or those listed). Record them with
 scripts/record-smtp-dialogs.py (Debian's Postfix answers), then replay
 against Posthorn: every difference is a compatibility bug (or one of the
 deliberate hardening differences, which need a posthorn-expect section).
-The corpus's random/ cases came from seeds 1 (80 cases), 7 (120), 11 (150, more profiles) 23 (200, as b4-*) and 29 (200, as b5-*).
+The corpus's random/ cases came from seeds 1 (80 cases), 7 (120), 11 (150, more profiles) 23 (200, as b4-*) and 29 (200, as b5-*), and seed 31 (200, as b6-*) over the
+profiles barelf, barelfyes, compat2, permitlog, permitlog2, portlog, relayfirst,
+senderlogin, session-helo, session-nodelay and masteropts.
 """
 import random, sys, os
 random.seed(int(sys.argv[2]))
 out = sys.argv[1]
 N = int(sys.argv[3])
 profiles = ["default", "external", "strict", "helo", "sizes", "access", "codes", "keywords", "xclient", "footer", "softbounce", "compat0", "verp", "noopcmds", "keywordmaps", "classes", "errors", "session", "cmdfilter", "opennow"]
+if len(sys.argv) > 4:
+    profiles = sys.argv[4].split(",")
 locals_ = ["alice", "bob", "postmaster", "nobody", "a.b", "x+y", '"q u"', "ü", "a%b", "c!d", "", "Alice", "MAILER-DAEMON", "abuse"]
 domains = ["example.test", "mta.example.test", "elsewhere.example", "relay.example", "sub.relay.example", "valias.example", "vmbox.example",
            "[127.0.0.1]", "[192.0.2.1]", "localhost", "nodot", "EXAMPLE.TEST", "example.test.", "-bad.example", "a_b.example", "[IPv6:::1]"]
