@@ -685,7 +685,7 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_helo_required", .bool, "no", "Require HELO or EHLO before MAIL FROM"),
         ParameterSpec("smtpd_helo_restrictions", .string, "", "Access restrictions applied at HELO or EHLO"),
         ParameterSpec("smtpd_history_flush_threshold", .int, "100", min: 1, "Lines of session history kept for postmaster notices"),
-        ParameterSpec("smtpd_junk_command_limit", .int, "${stress?{1}:{100}}", min: 1, "Junk commands (NOOP, VRFY, ETRN, RSET) allowed before a delay penalty"),
+        ParameterSpec("smtpd_junk_command_limit", .int, "${stress?{1}:{100}}", min: 1, "Commands a client may repeat (HELO, EHLO, NOOP, VRFY, ETRN, RSET, XCLIENT, XFORWARD) before each one more counts as an error"),
         ParameterSpec("smtpd_log_access_permit_actions", .string, "", "Permit actions that the SMTP server logs when taken"),
         ParameterSpec("smtpd_milter_maps", .string, "", "Tables choosing milters by client address"),
         ParameterSpec("smtpd_milters", .string, "", "Milters applied to mail received by the SMTP server"),
