@@ -13,7 +13,9 @@ deliberate hardening differences, which need a posthorn-expect section).
 The corpus's random/ cases came from seeds 1 (80 cases), 7 (120), 11 (150, more profiles) 23 (200, as b4-*) and 29 (200, as b5-*), and seed 31 (200, as b6-*) over the
 profiles barelf, barelfyes, compat2, permitlog, permitlog2, portlog, relayfirst,
 senderlogin, session-helo, session-nodelay and masteropts (portlog's cases left
-out: they log the client's port, which changes from run to run).
+out: they log the client's port, which changes from run to run), and seed 37 (150, as b7-*) over sasl, access,
+classes, helo, strict, codes, xclient and senderlogin (sessions that meet
+Postfix's Cyrus SASL mechanisms left out: Posthorn offers Dovecot SASL only).
 """
 import random, sys, os
 random.seed(int(sys.argv[2]))

@@ -201,12 +201,15 @@ enum SmtpdCommand {
             out.unicodeScalars.append(c)
         }
         if inQuote { return nil }
-        // Source route "@a,@b:user@domain": keep user@domain.
-        if out.hasPrefix("@"), let colon = out.firstIndex(of: ":") {
-            out = String(out[out.index(after: colon)...])
-        }
-        if strict && !out.isEmpty && !out.contains("@") && out.lowercased() != "postmaster" {
-            return out
+        if out.hasPrefix("@") {
+            // Source route "@a,@b:user@domain": keep user@domain.
+            if let colon = out.firstIndex(of: ":") {
+                out = String(out[out.index(after: colon)...])
+            } else if strict {
+                // "@domain" (an empty local part) is not RFC 821 syntax;
+                // Postfix refuses it with strict_rfc821_envelopes.
+                return nil
+            }
         }
         return out
     }
