@@ -15,7 +15,7 @@ profiles barelf, barelfyes, compat2, permitlog, permitlog2, portlog, relayfirst,
 senderlogin, session-helo, session-nodelay and masteropts (portlog's cases left
 out: they log the client's port, which changes from run to run), and seed 37 (150, as b7-*) over sasl, access,
 classes, helo, strict, codes, xclient and senderlogin (sessions that meet
-Postfix's Cyrus SASL mechanisms left out: Posthorn offers Dovecot SASL only).
+Postfix's Cyrus SASL mechanisms left out: Posthorn offers Dovecot SASL only), and seed 41 (250, as b8-*) over 23 profiles.
 """
 import random, sys, os
 random.seed(int(sys.argv[2]))

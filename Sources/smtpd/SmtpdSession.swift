@@ -631,8 +631,6 @@ final class SmtpdSession {
         var newEnvid: String? = nil
         var newRet: Int? = nil
         var newEncoding: String? = nil
-        var newSaslSender: String? = nil
-        var sawAuth = false
         var newVerp: String? = nil
         for p in parsed.parameters {
             let (key, value) = keyValue(p)
@@ -672,11 +670,13 @@ final class SmtpdSession {
                 }
                 newVerp = delimiters
             case "AUTH" where value != nil:
-                // Ignored unless SASL is on; then kept (Postfix 3.7).
-                guard saslActive else { break }
-                if sawAuth { error("503 5.5.4 Error: multiple AUTH= options"); return false }
-                sawAuth = true
-                if value! != "<>" { newSaslSender = Self.printable(String(value!)) }
+                // As Postfix 3.7, with or without SASL: a sender other than
+                // <> is kept at once (the MAIL restrictions see it; logged
+                // as sasl_sender=, a queue file attribute) and, as there,
+                // outlives a MAIL command that then fails, until the
+                // transaction is reset; AUTH= while one is kept is an error.
+                if saslSender != nil { error("503 5.5.4 Error: multiple AUTH= options"); return false }
+                if value! != "<>" { saslSender = Self.printable(String(value!)) }
             default:
                 error("555 5.5.4 Unsupported option: \(p)")
                 return false
@@ -711,7 +711,6 @@ final class SmtpdSession {
             return false
         }
         sender = parsed.address
-        saslSender = newSaslSender
         verpDelimiters = newVerp
         if !settings.delayOpen && !standalone && !openQueueFile() {
             mailReset()
