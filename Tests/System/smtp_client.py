@@ -8,7 +8,10 @@ delegation request (for the fake policy servers).
 
 from __future__ import annotations
 
+import os
 import re
+import socketserver
+import threading
 
 # The syslog-style prefix of an smtpd log line; what follows is its text.
 SMTPD_LOG_PREFIX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/smtpd\[\d+\]: ")
@@ -33,6 +36,28 @@ def masked_smtpd_lines(log: str) -> list[str]:
     """smtpd_log_texts(log) with queue IDs as "QID" and 127.0.0.1:PORT for
     client ports: comparable between two servers."""
     return [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", QUEUE_ID.sub("QID", t)) for t in smtpd_log_texts(log)]
+
+
+def start_threaded_server(handler: type[socketserver.BaseRequestHandler],
+                          unix_path: str | None = None) -> tuple[socketserver.BaseServer, int]:
+    """A threaded stream server for handler (a fake policy server, say) on
+    127.0.0.1 at a free port, or on the UNIX socket unix_path (mode 0666),
+    served from a daemon thread; returns it and its port (0 for UNIX).
+    Stop it with server.shutdown() and server.server_close()."""
+    if unix_path:
+        class UnixServer(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+        server: socketserver.BaseServer = UnixServer(unix_path, handler)
+        os.chmod(unix_path, 0o666)
+        port = 0
+    else:
+        class TCPServer(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+        server = TCPServer(("127.0.0.1", 0), handler)
+        port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, port
 
 
 def read_policy_request(rfile) -> dict[str, str] | None:

@@ -40,7 +40,6 @@ import socketserver
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -185,12 +184,7 @@ class PolicyServer:
                     outer.requests.append(attrs)
                     self.wfile.write(b"action=DUNNO\n\n")
 
-        class Server(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = smtp_client.start_threaded_server(Handler)
 
     def close(self):
         self.server.shutdown()

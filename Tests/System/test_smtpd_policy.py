@@ -27,7 +27,6 @@ import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -87,19 +86,7 @@ class PolicyServer:
                         continue
                     self.wfile.write(f"action={ACTIONS.get(local, 'DUNNO')}\n\n".encode())
 
-        if unix_path:
-            class Server(socketserver.ThreadingUnixStreamServer):
-                daemon_threads = True
-            self.server = Server(unix_path, Handler)
-            os.chmod(unix_path, 0o666)
-            self.port = 0
-        else:
-            class Server(socketserver.ThreadingTCPServer):
-                allow_reuse_address = True
-                daemon_threads = True
-            self.server = Server(("127.0.0.1", 0), Handler)
-            self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = smtp_client.start_threaded_server(Handler, unix_path)
 
     def close(self):
         self.server.shutdown()
