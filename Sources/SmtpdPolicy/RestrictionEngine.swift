@@ -473,15 +473,10 @@ public final class RestrictionEngine {
     /// True when `resolved` is one of `names` (case-insensitively) followed
     /// by "@": the recipients qmgr and bounce absorb or generate themselves.
     static func isAlwaysLocal(_ resolved: String, _ names: [String]) -> Bool {
-        let r = Array(resolved.utf8)
-        return names.contains { name in
-            let n = Array(name.utf8)
-            guard !n.isEmpty, r.count > n.count, r[n.count] == UInt8(ascii: "@") else { return false }
-            return zip(n, r).allSatisfy { a, b in asciiLower(a) == asciiLower(b) }
-        }
+        guard let at = resolved.firstIndex(of: "@") else { return false }
+        let local = resolved[..<at].asciiLowercased()
+        return names.contains { !$0.isEmpty && $0.asciiLowercased() == local }
     }
-
-    private static func asciiLower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
 
     /// True when trivial-rewrite resolves `address` to an error (bad
     /// domain syntax); a temporary failure is not an answer here.
