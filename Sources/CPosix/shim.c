@@ -5,6 +5,7 @@
 #include <syslog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <errno.h>
@@ -85,3 +86,21 @@ int posthorn_epoll_ready(int epoll_fd, int *fds, int max, int timeout) {
     for (int i = 0; i < n; i++) fds[i] = events[i].data.fd;
     return n;
 }
+
+int posthorn_status_page_create(unsigned long size) {
+    int fd = memfd_create("posthorn-status", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t) size) != 0) { int saved = errno; close(fd); errno = saved; return -1; }
+    return fd;
+}
+
+void *posthorn_map_shared(int fd, unsigned long size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int posthorn_atomic_add(int *counter, int delta) { return __atomic_fetch_add(counter, delta, __ATOMIC_SEQ_CST); }
+int posthorn_atomic_load(int *counter) { return __atomic_load_n(counter, __ATOMIC_SEQ_CST); }
+void posthorn_atomic_store(int *counter, int value) { __atomic_store_n(counter, value, __ATOMIC_SEQ_CST); }
+unsigned char posthorn_atomic_load_byte(unsigned char *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+void posthorn_atomic_store_byte(unsigned char *p, unsigned char value) { __atomic_store_n(p, value, __ATOMIC_SEQ_CST); }

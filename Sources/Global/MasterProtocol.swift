@@ -15,15 +15,22 @@
 // GENERATION (decimal, bumped at each reload; echoed in status records)
 // and the names in import_environment.
 //
-// Status messages: the child writes one fixed-size record per change to
-// the status pipe: "PID GEN S\n" padded to 32 bytes, where S is
-// `A` (available: idle, waiting for a client) or `T` (taken: serving).
-// master counts a new process as available, counts idle processes per
-// service from these records and spawns another when a client waits and
-// none is idle (up to maxproc). A process that exits abnormally before
-// its first `T` makes master throttle the service. When master closes the
-// read end (reload, stop), the next write fails with EPIPE and the child
-// exits; idle children see POLLERR on descriptor 3 and exit at once.
+// Status: master counts a service's idle processes on a shared page
+// (MasterStatusPage, handed to each child on the descriptor named in the
+// environment variable MASTER_STATUS_PAGE="FD SLOT", with the child's slot
+// on it). A child moves its slot and the count itself when it takes a
+// client and when it is free again, and writes a fixed-size record to the
+// status pipe only when the count reaches zero (its record says `T`,
+// taken: the last idle process is busy) or leaves zero (`A`, available):
+// "PID GEN S\n" padded to 32 bytes. A record makes master look at the
+// count again: it polls the service's listening descriptors while the
+// count is zero, and starts another process when a client waits there (up
+// to maxproc). Postfix's children write a record at every change, waking
+// master twice per client; here master sleeps while some process is idle.
+// A process that exits abnormally before it took a client (its slot still
+// `fresh`) makes master throttle the service. When master closes the read
+// end (reload, stop), the next write fails with EPIPE and the child exits;
+// idle children see POLLERR on descriptor 3 and exit at once.
 //
 // Wakeups: master writes the single byte `W` to a fifo or unix trigger
 // service every wakeup interval (`N?`: only while it has processes).
@@ -37,6 +44,8 @@ public enum MasterProtocol {
     public static let firstListenFD: Int32 = 4
     public static let recordSize = 32
     public static let wakeupByte = UInt8(ascii: "W")
+    /// The environment variable naming the status page: "FD SLOT".
+    public static let statusPageVariable = "MASTER_STATUS_PAGE"
 
     public enum Status: UInt8, Sendable {
         case available = 65  // "A"

@@ -2,8 +2,8 @@
 // parse the master's arguments, read main.cf with the -o overrides, set up
 // logging, change to the queue directory, run the daemon's `prepare`, drop
 // privileges (mail_owner, optional chroot into the queue directory), then
-// report status records to master on descriptor 3 and notice when master
-// goes away.
+// keep master's status page and records (MasterStatusLink) and notice when
+// master goes away.
 //
 // SECURITY: starts as whatever master runs as; when that is root and `-u`
 // is given, ends as $mail_owner (setgid, setgroups, setuid), chrooted into
@@ -74,6 +74,7 @@ struct ServerRuntime {
         }
         var generation = 0
         if let text = getenv("GENERATION"), let n = Int(String(cString: text)) { generation = n }
+        if hasMaster { MasterStatusLink.connect(generation: generation) }
         return ServerRuntime(options: options, context: context,
                              usage: ServerUsage(maxUse: maxUse, maxIdle: Double(maxIdle), now: EventLoop.now()),
                              hasMaster: hasMaster, generation: generation)
@@ -110,27 +111,11 @@ struct ServerRuntime {
         }
     }
 
-    /// Writes a status record; when master is gone (EPIPE, closed
-    /// descriptor) the process exits quietly.
-    nonisolated(unsafe) private static var statusRecords: [MasterProtocol.Status: [UInt8]] = [:]
-
+    /// Tells master's status protocol that this process is idle or busy
+    /// (MasterStatusLink: most changes need no record).
     func report(_ status: MasterProtocol.Status) {
         guard hasMaster else { return }
-        // The two records a process sends are made once (pid and
-        // generation do not change).
-        let bytes: [UInt8]
-        if let cached = ServerRuntime.statusRecords[status] {
-            bytes = cached
-        } else {
-            bytes = MasterProtocol.Record(pid: MasterProtocol.processID, generation: generation, status: status).encoded()
-            ServerRuntime.statusRecords[status] = bytes
-        }
-        while true {
-            let n = bytes.withUnsafeBytes { Glibc.write(MasterProtocol.statusFD, $0.baseAddress, $0.count) }
-            if n == bytes.count { return }
-            if n < 0 && errno == EINTR { continue }
-            exit(0)
-        }
+        MasterStatusLink.report(status)
     }
 
     /// True when master has closed its end of the status pipe.

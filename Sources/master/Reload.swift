@@ -54,6 +54,7 @@ extension MasterProcess {
         }
         close(service.statusRead)
         close(service.statusWrite)
+        service.page.release()
         for pid in service.children.keys { retiredChildren[pid] = service.spec.path }
         service.children = [:]
     }

@@ -8,12 +8,13 @@ import Global
 
 final class ChildProcess {
     let pid: pid_t
-    /// Idle and waiting for a client (a new process counts as available).
-    var available = true
-    /// Clients taken so far (status `T` records).
-    var useCount = 0
+    /// Its slot on the service's status page.
+    let slot: Int
 
-    init(pid: pid_t) { self.pid = pid }
+    init(pid: pid_t, slot: Int) {
+        self.pid = pid
+        self.slot = slot
+    }
 }
 
 final class ServiceInstance {
@@ -32,6 +33,10 @@ final class ServiceInstance {
     var wakeupTimer: Int?
     var throttleTimer: Int?
     var pendingStatus: [UInt8] = []
+    /// Idle count and process slots shared with the children.
+    let page: MasterStatusPage
+    private var freeSlots: [Int] = []
+    private var nextSlot = 0
 
     init(spec: ServiceSpec, listenFDs: [Int32], generation: Int) throws(SystemError) {
         var pipeFDs: [Int32] = [-1, -1]
@@ -43,9 +48,25 @@ final class ServiceInstance {
         self.statusRead = pipeFDs[0]
         self.statusWrite = pipeFDs[1]
         self.generation = generation
+        guard let page = MasterStatusPage.create() else { throw SystemError() }
+        self.page = page
     }
 
-    var availableCount: Int { children.values.reduce(0) { $0 + ($1.available ? 1 : 0) } }
+    /// Idle processes, as the children keep count on the status page.
+    var availableCount: Int { max(page.idle, 0) }
+
+    /// A free slot for a new process, nil when all are in use.
+    func takeSlot() -> Int? {
+        if let slot = freeSlots.popLast() { return slot }
+        guard nextSlot < MasterStatusPage.slotCount else { return nil }
+        defer { nextSlot += 1 }
+        return nextSlot
+    }
+
+    func releaseSlot(_ slot: Int) {
+        page.setSlot(slot, .free)
+        freeSlots.append(slot)
+    }
 
     var atProcessLimit: Bool { spec.maxProcesses > 0 && children.count >= spec.maxProcesses }
 }

@@ -1,8 +1,9 @@
 // Spawner: starting service processes on demand (posix_spawn of
-// $daemon_directory/COMMAND with the status pipe at descriptor 3 and the
-// endpoint at 4..), reading their status records, reaping them, logging
-// abnormal exits and throttling a service whose process dies before it
-// served anyone.
+// $daemon_directory/COMMAND with the status pipe at descriptor 3, the
+// endpoints at 4.. and the service's status page after them), reading
+// their status records, reaping them (and taking them off the idle count),
+// logging abnormal exits and throttling a service whose process dies
+// before it served anyone.
 import Glibc
 import Util
 import Global
@@ -37,16 +38,28 @@ extension MasterProcess {
     }
 
     func spawn(_ service: ServiceInstance) {
+        guard let slot = service.takeSlot() else {
+            MailLog.warning("service \(service.spec.key): no free process slot")
+            return
+        }
         var descriptors: [Int32: Int32] = [MasterProtocol.statusFD: service.statusWrite]
         for (i, fd) in service.listenFDs.enumerated() { descriptors[MasterProtocol.firstListenFD + Int32(i)] = fd }
+        let pageFD = MasterProtocol.firstListenFD + Int32(service.listenFDs.count)
+        descriptors[pageFD] = service.page.fd
         var environment = childEnvironment
         environment.append("GENERATION=\(service.generation)")
+        environment.append("\(MasterProtocol.statusPageVariable)=\(pageFD) \(slot)")
+        // Counted idle before it runs: it takes clients as soon as it can.
+        service.page.setSlot(slot, .fresh)
+        service.page.addIdle(1)
         do {
             let pid = try ProcessSpawner.spawn(path: service.spec.path, arguments: service.spec.arguments,
                                                environment: environment, descriptors: descriptors)
-            service.children[pid] = ChildProcess(pid: pid)
+            service.children[pid] = ChildProcess(pid: pid, slot: slot)
             MailLog.debug("spawn: \(service.spec.path) pid \(pid) for \(service.spec.key)")
         } catch {
+            service.page.addIdle(-1)
+            service.releaseSlot(slot)
             MailLog.warning("master_spawn: exec \(service.spec.path): \(error)")
             throttle(service)
         }
@@ -71,17 +84,10 @@ extension MasterProcess {
         while service.pendingStatus.count - offset >= size {
             let frame = service.pendingStatus[offset..<(offset + size)]
             offset += size
-            guard let record = MasterProtocol.Record.decode(frame) else {
+            // A record only says that the idle count reached or left
+            // zero; the count itself is on the status page.
+            if MasterProtocol.Record.decode(frame) == nil {
                 MailLog.warning("master_status_event: bad status record from service \(service.spec.key)")
-                continue
-            }
-            guard let child = service.children[record.pid] else { continue }  // already reaped
-            switch record.status {
-            case .available:
-                child.available = true
-            case .taken:
-                if child.available { child.useCount += 1 }
-                child.available = false
             }
         }
         service.pendingStatus.removeFirst(offset)
@@ -113,7 +119,11 @@ extension MasterProcess {
         }
         if let service = services.first(where: { $0.children[pid] != nil }), let child = service.children.removeValue(forKey: pid) {
             report(service.spec.path)
-            if !normal && child.useCount == 0 && !service.throttled && !stopping {
+            let state = service.page.slot(child.slot)
+            if state.countedIdle { service.page.addIdle(-1) }
+            service.releaseSlot(child.slot)
+            if service.children.isEmpty { service.page.resetIdle() }
+            if !normal && state == .fresh && !service.throttled && !stopping {
                 throttle(service)
             }
             updateListening(service)

@@ -137,7 +137,7 @@ public struct QmgrReplyBuffer {
 
     public init() {}
 
-    public mutating func append(_ data: ArraySlice<UInt8>) { bytes.append(contentsOf: data) }
+    public mutating func append(_ data: some Collection<UInt8>) { bytes.append(contentsOf: data) }
 
     /// The next complete list, nil while it is incomplete.
     public mutating func next() throws(AttributeError) -> AttributeList? {

@@ -181,12 +181,7 @@ final class QueueManager {
         // qmgr reads its own triggers from here on: tell master it is
         // available (not busy), so wakeups are written to it, not counted
         // as clients waiting for another process.
-        if hasMaster {
-            var generation = 0
-            if let text = getenv("GENERATION"), let n = Int(String(cString: text)) { generation = n }
-            let record = MasterProtocol.Record(pid: getpid(), generation: generation, status: .available).encoded()
-            _ = record.withUnsafeBytes { write(MasterProtocol.statusFD, $0.baseAddress, $0.count) }
-        }
+        if hasMaster { MasterStatusLink.report(.available) }
         requests = QmgrTriggers.parse(first)
         requests.scanIncoming = true
         while true {
@@ -577,11 +572,16 @@ final class QueueManager {
     private func readReplies(_ fd: Int32) {
         guard let delivery = deliveries[fd] else { return }
         let m = delivery.job.message
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        // Replies are a few hundred bytes: a small uninitialized stack buffer
+        // (a zeroed 64 KiB array here cost as much as the rest of the reply
+        // handling put together).
+        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> Int in
+            let n = recv(fd, chunk.baseAddress, chunk.count, Int32(MSG_DONTWAIT))
+            if n > 0 { delivery.buffer.append(UnsafeBufferPointer(rebasing: chunk[0..<n])) }
+            return n
+        }
         var over = false
         if n > 0 {
-            delivery.buffer.append(chunk[0..<n])
             do {
                 while delivery.final == nil, let list = try delivery.buffer.next() {
                     if let reply = try DeliveryReply.decode(list) {

@@ -14,6 +14,28 @@ final class MasterProtocolTests: XCTestCase {
         XCTAssertNil(MasterProtocol.Record.decode(Array("garbage".utf8)[...]))
     }
 
+    func testStatusPageIsSharedThroughItsDescriptor() throws {
+        let master = try XCTUnwrap(MasterStatusPage.create())
+        defer { master.release() }
+        // A child maps the same memory through the descriptor it inherits.
+        let child = try XCTUnwrap(MasterStatusPage.attach(fd: master.fd))
+        XCTAssertEqual(master.idle, 0)
+        XCTAssertEqual(master.slot(7), .free)
+        master.setSlot(7, .fresh)
+        XCTAssertEqual(master.addIdle(1), 0)
+        XCTAssertEqual(child.slot(7), .fresh)
+        XCTAssertEqual(child.addIdle(-1), 1)  // the last idle process was taken
+        child.setSlot(7, .busy)
+        XCTAssertEqual(master.idle, 0)
+        XCTAssertEqual(master.slot(7), .busy)
+        XCTAssertFalse(master.slot(7).countedIdle)
+        child.setSlot(MasterStatusPage.slotCount - 1, .idle)
+        XCTAssertTrue(master.slot(MasterStatusPage.slotCount - 1).countedIdle)
+        child.addIdle(-3)
+        master.resetIdle()
+        XCTAssertEqual(child.idle, 0)
+    }
+
     func testStatusRecordDecodingAgreesWithTheWordSplittingReading() {
         func padded(_ text: String) -> ArraySlice<UInt8> {
             var bytes = Array(text.utf8)

@@ -237,6 +237,31 @@ def test_killed_child_is_replaced_and_crash_logged(make_instance):
     assert line, inst.log()
 
 
+def test_idle_child_killed_is_taken_off_the_idle_count(make_instance):
+    # The children keep the idle count on master's shared status page; one
+    # killed while idle never says so. master must count it out when it
+    # reaps it, or it would wait for that process to take the next client.
+    port = free_port()
+    inst = make_instance(service_line(f"127.0.0.1:{port}", maxproc="2")).start()
+    holder = Client(("127.0.0.1", port))
+    busy_pid = int(fields(holder.ask("x"))["pid"])  # stays busy with this client
+    for _ in range(3):
+        c = Client(("127.0.0.1", port))
+        pid = int(fields(c.ask("x"))["pid"])
+        assert pid != busy_pid
+        c.close()
+        time.sleep(0.2)  # back to idle, waiting for the next client
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: f"pid {pid} killed by signal 9" in inst.log(), timeout=5.0), inst.log()
+        c = Client(("127.0.0.1", port))
+        reply = c.ask("x", timeout=5)
+        assert reply is not None, inst.log()
+        assert int(fields(reply)["pid"]) not in (pid, busy_pid)
+        c.close()
+    holder.close()
+    assert "throttling" not in inst.log()
+
+
 def test_bad_startup_is_throttled(make_instance):
     inst = make_instance(f"bad unix - - n - 1 {TESTD} crash-on-start\n"
                          f"badcfg unix - - n - 1 {TESTD} -o max_idle=bogus\n").start()

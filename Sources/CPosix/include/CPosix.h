@@ -34,4 +34,16 @@ int posthorn_epoll_unwatch(int epoll_fd, int fd);
 /* epoll_wait up to timeout milliseconds; the ready descriptors go to fds
  * (at most max). Returns their number, or -1 with errno (EINTR included). */
 int posthorn_epoll_ready(int epoll_fd, int *fds, int max, int timeout);
+/* The status page master shares with a service's processes: an unnamed
+ * memory file (memfd, close-on-exec) of size bytes, zero-filled; -1 with
+ * errno on failure. Mapped shared with posthorn_map_shared. */
+int posthorn_status_page_create(unsigned long size);
+void *posthorn_map_shared(int fd, unsigned long size);
+/* Sequentially consistent atomics on that page: add returns the value
+ * before the addition. */
+int posthorn_atomic_add(int *counter, int delta);
+int posthorn_atomic_load(int *counter);
+void posthorn_atomic_store(int *counter, int value);
+unsigned char posthorn_atomic_load_byte(unsigned char *p);
+void posthorn_atomic_store_byte(unsigned char *p, unsigned char value);
 #endif
