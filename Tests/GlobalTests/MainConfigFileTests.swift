@@ -35,6 +35,22 @@ final class MainConfigFileTests: XCTestCase {
         XCTAssertEqual(file.values["content_filter"], "")
     }
 
+    func testCRLFLineEndsReadAsPostfixReadsThem() throws {
+        // Lines end at the newline byte; the carriage return before it is
+        // white space (it once kept "\r\n" together as one Character and
+        // read the whole file as one line).
+        let file = try parse("myhostname = a.example\r\nmydomain = example\r\n# comment\r\nrelayhost = [x.example]\r\n  :25\r\n")
+        XCTAssertEqual(file.values["myhostname"], "a.example")
+        XCTAssertEqual(file.values["mydomain"], "example")
+        XCTAssertEqual(file.values["relayhost"]?.split(whereSeparator: { $0 == " " || $0 == "\r" }), ["[x.example]", ":25"])
+        XCTAssertEqual(file.entries.map(\.firstLine), [1, 2, 4])
+        XCTAssertEqual(LogicalLines.physicalLines("a\n\nb"), ["a", "", "b"])
+        XCTAssertEqual(LogicalLines.physicalLines("a\n\n"), ["a", ""])
+        XCTAssertEqual(LogicalLines.physicalLines(""), [])
+        XCTAssertEqual(LogicalLines.physicalLines("\n"), [""])
+        XCTAssertEqual(LogicalLines.physicalLines("é\r\nü"), ["é\r", "ü"])
+    }
+
     func testLeadingWhiteSpaceLineIsWarnedAndSkipped() throws {
         let file = try parse(" leading = x\nmyhostname = h\n")
         XCTAssertEqual(file.warnings, ["main.cf: logical line must not start with whitespace: \" leading = x\""])

@@ -26,6 +26,19 @@ HOSTILE_CASES: dict[str, tuple[str, str, list[list[str]]]] = {
         MASTER_MIN,
         [["-n"], ["-nf"], ["-h", "mydestination"], ["-x", "relay_domains"]],
     ),
+    "crlf-line-ends": (
+        "# written on Windows\r\n"
+        "myhostname = crlf.example\r\n"
+        "mydomain = example\r\n"
+        "relayhost = [relay.example]\r\n"
+        "  :2525\r\n"
+        "mynetworks = 127.0.0.0/8,\r\n"
+        "\t[::1]/128\r\n",
+        "smtp      inet  n       -       n       -       -       smtpd\r\n"
+        "  -o smtpd_helo_required=yes\r\n"
+        "pickup    unix  n       -       n       60      1       pickup\r\n",
+        [["-n"], ["-nf"], ["-h", "relayhost"], ["-x", "mynetworks"], ["-M"], ["-P"]],
+    ),
     "leading-whitespace-first-line": (
         "   myhostname = first.example\n"
         "mydomain = example\n",
