@@ -124,11 +124,23 @@ public enum MailLog {
     /// The text after `PROG[PID]: `, sanitized and cut to the limit.
     static func body(_ severity: Severity, _ text: String) -> String {
         let whole = severity.tag + text
-        if whole.utf8.count <= lineLimit && !whole.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return whole }
+        if whole.utf8.count <= lineLimit && !hasControlCharacter(whole) { return whole }
         var bytes = Array(whole.utf8)
         if bytes.count > lineLimit { bytes = Array(bytes[0..<lineLimit]) }
         for i in bytes.indices where bytes[i] < 0x20 || bytes[i] == 0x7F { bytes[i] = UInt8(ascii: "?") }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// True when `text` holds a control character (below 0x20, or DEL):
+    /// one pass over the contiguous bytes of a native string.
+    static func hasControlCharacter(_ text: String) -> Bool {
+        func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            for b in bytes where b < 0x20 || b == 0x7F { return true }
+            return false
+        }
+        if let found = text.utf8.withContiguousStorageIfAvailable(scan) { return found }
+        var copy = text
+        return copy.withUTF8(scan)
     }
 
     /// This process's ID, asked once: Posthorn never forks without exec

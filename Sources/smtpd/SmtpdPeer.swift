@@ -35,8 +35,9 @@ struct SmtpdPeer {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
         }
         guard rc == 0 else { return peer }
-        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        var serv = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        // getnameinfo writes NUL-terminated text; nothing else is read.
+        var host = [CChar](unsafeUninitializedCapacity: Int(NI_MAXHOST)) { b, n in b[0] = 0; n = b.count }
+        var serv = [CChar](unsafeUninitializedCapacity: Int(NI_MAXSERV)) { b, n in b[0] = 0; n = b.count }
         var local = sockaddr_storage()
         var localLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
         if withUnsafeMutablePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &localLength) } }) == 0,
@@ -99,7 +100,7 @@ struct SmtpdPeer {
             return peer
         }
         // Reverse name.
-        var nameBuffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var nameBuffer = [CChar](unsafeUninitializedCapacity: Int(NI_MAXHOST)) { b, n in b[0] = 0; n = b.count }
         let reverse = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 getnameinfo($0, length, &nameBuffer, socklen_t(nameBuffer.count), nil, 0, NI_NAMEREQD)
@@ -127,7 +128,7 @@ struct SmtpdPeer {
         defer { freeaddrinfo(first) }
         var p: UnsafeMutablePointer<addrinfo>? = first
         while let info = p {
-            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            var host = [CChar](unsafeUninitializedCapacity: Int(NI_MAXHOST)) { b, n in b[0] = 0; n = b.count }
             if getnameinfo(info.pointee.ai_addr, info.pointee.ai_addrlen, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
                 var text = String(cString: host)
                 if text.lowercased().hasPrefix("::ffff:") && text.contains(".") { text = String(text.dropFirst(7)) }

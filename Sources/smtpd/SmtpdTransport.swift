@@ -147,7 +147,9 @@ final class SmtpdInput {
     init(transport: SmtpdTransport, timeout: Int32, capacity: Int) {
         self.transport = transport
         self.timeout = timeout
-        buffer = [UInt8](repeating: 0, count: max(capacity, 4096))
+        // Uninitialized: only bytes read from the client are ever looked at.
+        let size = max(capacity, 4096)
+        buffer = [UInt8](unsafeUninitializedCapacity: size) { _, count in count = size }
     }
 
     var capacity: Int { buffer.count }
