@@ -119,10 +119,13 @@ struct SmtpdPeer {
         return peer
     }
 
-    /// True when `name` resolves to `address`.
+    /// True when `name` resolves to `address`. Only the client address's
+    /// family is looked up, as Postfix's smtpd does (an IPv4 client costs
+    /// no AAAA query).
     static func forwardConfirms(_ name: String, address: String) -> Bool {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = address.utf8.contains(UInt8(ascii: ":")) ? AF_INET6 : AF_INET
         var result: UnsafeMutablePointer<addrinfo>? = nil
         guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return false }
         defer { freeaddrinfo(first) }
