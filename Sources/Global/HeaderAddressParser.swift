@@ -139,7 +139,7 @@ public enum HeaderAddressParser {
     /// header_address_token_limit's default.
     public static let defaultTokenLimit = 10240
 
-    static func isSpecialByte(_ b: UInt8) -> Bool {
+    public static func isSpecialByte(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"),
              UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "\\"), UInt8(ascii: "\""),

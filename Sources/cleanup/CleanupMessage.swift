@@ -370,6 +370,27 @@ struct CleanupMessage {
     private mutating func rewriteAddresses(_ joined: [UInt8], nameLength: Int, sender: Bool,
                                            rewriter: HeaderAddressRewriter) -> [[UInt8]]? {
         guard let colon = joined.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        var rewriter = rewriter
+        // The usual header, one plain address (`local@domain` or
+        // `<local@domain>`, atoms and single dots): the address is its own
+        // external form, so the rewriter is asked about it directly and the
+        // header is kept, unparsed, when nothing changes. A changed address
+        // takes the full path below with the answer already known.
+        if let plain = Self.plainAddress(joined[(colon + 1)...]) {
+            let answer: (address: String, changed: Bool)
+            do {
+                answer = try rewriter(plain, sender)
+            } catch {
+                temporaryError = error.text
+                return nil
+            }
+            guard answer.changed else { return nil }
+            let ask = rewriter
+            rewriter = { (address: String, asSender: Bool) throws(CleanupTemporaryError) -> (address: String, changed: Bool) in
+                if address == plain && asSender == sender { return answer }
+                return try ask(address, asSender)
+            }
+        }
         var list = HeaderAddressParser.parse(Array(joined[(colon + 1)...]), limit: settings.tokenLimit)
         var changed = false
         for i in list.addressIndices {
@@ -389,6 +410,38 @@ struct CleanupMessage {
         guard changed else { return nil }
         let name = Array(joined[0..<min(nameLength, colon)])
         return Self.fold(name + Array(": ".utf8) + list.text(oneAddressPerLine: true))
+    }
+
+    /// The address of a header value that is one plain address, bare or in
+    /// angle brackets, between blanks: a non-empty local part and domain of
+    /// printable ASCII atom characters with single inner dots, one `@`;
+    /// nil for anything else (comments, quotes, phrases, lists, groups,
+    /// folded or 8-bit values go through the parser).
+    static func plainAddress(_ value: ArraySlice<UInt8>) -> String? {
+        var lo = value.startIndex, hi = value.endIndex
+        while lo < hi && (value[lo] == 0x20 || value[lo] == 0x09) { lo += 1 }
+        while hi > lo && (value[hi - 1] == 0x20 || value[hi - 1] == 0x09) { hi -= 1 }
+        if hi - lo >= 2 && value[lo] == UInt8(ascii: "<") && value[hi - 1] == UInt8(ascii: ">") {
+            lo += 1
+            hi -= 1
+        }
+        guard lo < hi else { return nil }
+        var at: Int? = nil
+        var previous: UInt8 = UInt8(ascii: "@")  // the start behaves like a part boundary
+        for i in lo..<hi {
+            let b = value[i]
+            if b == UInt8(ascii: "@") {
+                guard at == nil, previous != UInt8(ascii: "@"), previous != UInt8(ascii: ".") else { return nil }
+                at = i
+            } else if b == UInt8(ascii: ".") {
+                guard previous != UInt8(ascii: "@"), previous != UInt8(ascii: ".") else { return nil }
+            } else {
+                guard b > 0x20 && b < 0x7F && !HeaderAddressParser.isSpecialByte(b) else { return nil }
+            }
+            previous = b
+        }
+        guard at != nil, previous != UInt8(ascii: "@"), previous != UInt8(ascii: ".") else { return nil }
+        return String(decoding: value[lo..<hi], as: UTF8.self)
     }
 
     /// Joins one-address-per-line text into header lines as Postfix does:

@@ -31,6 +31,30 @@ import Global
         #expect(addresses("\"Smith, J\" <j@x.test>, root@y") == ["j@x.test", "root@y"])
     }
 
+    /// cleanup's fast path for a header holding one plain address must see
+    /// exactly the address the parser sees, or decline.
+    @Test func plainAddressAgreesWithTheParser() {
+        let plain = ["bench@example.com", "<sink@example.org>", "  <a.b+c@x-y.example>\t", "u_1!#$%&'*/=?^`{|}~-@d",
+                     " root@localhost ", "x@y"]
+        for value in plain {
+            let found = CleanupMessage.plainAddress(Array(value.utf8)[...])
+            let list = HeaderAddressParser.parse(value)
+            #expect(found != nil, "\(value)")
+            #expect(list.addressIndices.count == 1, "\(value)")
+            if case .address(let tokens) = list.items[list.addressIndices[0]] {
+                #expect(HeaderAddressParser.externalForm(tokens) == found, "\(value)")
+            } else {
+                Issue.record("no address in \(value)")
+            }
+        }
+        let other = ["", "<>", "a", "@x", "a@", "a@@b", "a@b@c", ".a@b", "a.@b", "a..b@c", "a@.b", "a@b.", "a@b..c",
+                     "<a@b", "a@b>", "a b@c", "Al <al@x>", "a@b, c@d", "\"q\"@x", "a@[1.2.3.4]", "a@b (c)",
+                     "a@b\n\tc", "grp: a@b;", "jos\u{e9}@x", "a\\b@c", "a;b@c", "<<a@b>>"]
+        for value in other {
+            #expect(CleanupMessage.plainAddress(Array(value.utf8)[...]) == nil, "\(value)")
+        }
+    }
+
     @Test func postfixSpacing() {
         #expect(roundTrip("Al   (the boss)<al@x>") == "Al (the boss) <al@x>")
         #expect(roundTrip("(comment) dave (Dave D)") == "dave (comment) (Dave D)")
