@@ -204,6 +204,7 @@ def main():
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--posthorn-bin", default=os.path.join(REPO, ".build", "release"))
     args = parser.parse_args()
+    args.posthorn_bin = os.path.abspath(args.posthorn_bin)  # daemon_directory must be absolute
     results = {}
     for impl in ("posthorn", "postfix"):
         root = tempfile.mkdtemp(prefix=f"bench-{impl}-")
