@@ -42,7 +42,10 @@ public final class MasterStatusPage: @unchecked Sendable {
     public static func create() -> MasterStatusPage? {
         let fd = posthorn_status_page_create(UInt(size))
         guard fd >= 0 else { return nil }
-        guard let base = posthorn_map_shared(fd, UInt(size)) else { return nil }
+        guard let base = posthorn_map_shared(fd, UInt(size)) else {
+            close(fd)
+            return nil
+        }
         return MasterStatusPage(fd: fd, base: base)
     }
 

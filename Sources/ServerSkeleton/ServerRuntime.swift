@@ -19,7 +19,6 @@ struct ServerRuntime {
     var usage: ServerUsage
     /// False in stand-alone mode: no status records are written.
     let hasMaster: Bool
-    let generation: Int
 
     /// Everything up to the point where the process can take a client.
     static func start(program: String, prepare: ((ServiceContext) -> Void)?) -> ServerRuntime {
@@ -77,7 +76,7 @@ struct ServerRuntime {
         if hasMaster { MasterStatusLink.connect(generation: generation) }
         return ServerRuntime(options: options, context: context,
                              usage: ServerUsage(maxUse: maxUse, maxIdle: Double(maxIdle), now: EventLoop.now()),
-                             hasMaster: hasMaster, generation: generation)
+                             hasMaster: hasMaster)
     }
 
     /// Root only: chroot (with -r) and switch to mail_owner (with -u).
