@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(name: "postqueue", dependencies: ["Util", "Global", "Tables"]),
         .executableTarget(name: "mailq", dependencies: ["Util", "Global"]),
         .executableTarget(name: "postsuper", dependencies: ["Util", "Global"]),
-        .executableTarget(name: "smtpd", dependencies: ["Util", "Global", "Tables", "ServerSkeleton", "SmtpdPolicy", "TLS", "SASL"]),
+        .executableTarget(name: "smtpd", dependencies: ["Util", "Global", "Tables", "ServerSkeleton", "SmtpdPolicy", "TLS", "SASL", "DNS"]),
         .executableTarget(name: "tlsmgr", dependencies: ["Util", "Global", "Tables", "ServerSkeleton", "TLS"]),
         .executableTarget(name: "bounce", dependencies: ["Util", "Global", "ServerSkeleton"]),
         .executableTarget(name: "flush", dependencies: ["Util", "Global", "Tables", "ServerSkeleton"]),

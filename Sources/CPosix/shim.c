@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 #include <errno.h>
 #include "CPosix.h"
@@ -104,3 +105,19 @@ int posthorn_atomic_load(int *counter) { return __atomic_load_n(counter, __ATOMI
 void posthorn_atomic_store(int *counter, int value) { __atomic_store_n(counter, value, __ATOMIC_SEQ_CST); }
 unsigned char posthorn_atomic_load_byte(unsigned char *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 void posthorn_atomic_store_byte(unsigned char *p, unsigned char value) { __atomic_store_n(p, value, __ATOMIC_SEQ_CST); }
+
+int posthorn_recv_datagrams(int fd, unsigned char *buffer, int slot_size, int count, int *lengths) {
+    struct mmsghdr messages[64];
+    struct iovec vectors[64];
+    if (count > 64) count = 64;
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t) count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = buffer + (size_t) i * (size_t) slot_size;
+        vectors[i].iov_len = (size_t) slot_size;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(fd, messages, (unsigned int) count, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < n; i++) lengths[i] = (int) messages[i].msg_len;
+    return n;
+}

@@ -84,8 +84,12 @@ public enum NetworkInterfaces {
 
     private static func computeMynetworks(style: String, protocols: String, interfaces: String) -> String {
         let all = selected(addresses(), interfaces: interfaces)
-        let wantV4 = protocols.contains("all") || protocols.contains("ipv4")
-        let wantV6 = protocols.contains("all") || protocols.contains("ipv6")
+        // inet_protocols is a list of names, as Postfix reads it (a token
+        // comparison, not the generic substring search: a tenth of smtpd's
+        // start-up instructions went there).
+        let names = protocols.lowercased().splitList()
+        let wantV4 = names.contains("all") || names.contains("ipv4")
+        let wantV6 = names.contains("all") || names.contains("ipv6")
         var seen = Set<String>()
         var out: [String] = []
         for family in [AF_INET, AF_INET6] {
@@ -107,6 +111,11 @@ public enum NetworkInterfaces {
                 if seen.insert(item).inserted { out.append(item) }
             }
         }
-        return out.joined(separator: " ")
+        var joined = ""
+        for item in out {
+            if !joined.isEmpty { joined += " " }
+            joined += item
+        }
+        return joined
     }
 }

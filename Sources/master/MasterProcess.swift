@@ -58,7 +58,8 @@ final class MasterProcess {
     }
 
     /// The children's environment: import_environment (NAME copies the
-    /// variable when set, NAME=value sets it) plus MAIL_CONFIG.
+    /// variable when set, NAME=value sets it) plus MAIL_CONFIG and
+    /// SWIFT_BACKTRACE.
     static func environment(importList: String, configDirectory: String) -> [String] {
         var result: [String: String] = [:]
         var order: [String] = []
@@ -75,6 +76,15 @@ final class MasterProcess {
         }
         if result["MAIL_CONFIG"] == nil { order.append("MAIL_CONFIG") }
         result["MAIL_CONFIG"] = configDirectory
+        // The Swift runtime's crash backtracer looks for its helper program
+        // at every process start (a symbol-table walk: about 0.15 ms of CPU
+        // per daemon start, docs/PERFORMANCE.md); no helper is installed
+        // beside the daemons, and their stderr is /dev/null. An
+        // import_environment entry for SWIFT_BACKTRACE still wins.
+        if result["SWIFT_BACKTRACE"] == nil {
+            order.append("SWIFT_BACKTRACE")
+            result["SWIFT_BACKTRACE"] = "enable=no"
+        }
         return order.map { "\($0)=\(result[$0]!)" }
     }
 

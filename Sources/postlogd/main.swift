@@ -5,7 +5,8 @@
 // arrival order, with one write when no more are waiting). `/dev/stdout` (with
 // `postfix start-fg`) and `/dev/stderr` write to the inherited descriptor.
 // The file is reopened on SIGHUP and when it was rotated away (renamed or
-// removed), so logrotate needs no copytruncate.
+// removed; looked for at most once a second), so logrotate needs no
+// copytruncate.
 //
 // SECURITY: opens maillog_file before the skeleton drops privileges (as
 // root on a real system, then it runs as $mail_owner); refuses a path that
@@ -51,9 +52,15 @@ final class LogFileWriter: @unchecked Sendable {
         return true
     }
 
-    /// Reopens when the path no longer names the file we hold open.
-    func reopenIfRotated() {
+    private var lastRotationCheck = 0.0
+
+    /// Reopens when the path no longer names the file we hold open; looks
+    /// at most once a second (a stat per burst was a fifth of postlogd's
+    /// system calls; lines written meanwhile go to the rotated file).
+    func reopenIfRotated(now: Double = EventLoop.now()) {
         guard !isStandardStream else { return }
+        if fd >= 0 && now - lastRotationCheck < 1 { return }
+        lastRotationCheck = now
         var info = stat()
         if fd < 0 || stat(path, &info) != 0 || info.st_dev != device || info.st_ino != inode {
             _ = open()

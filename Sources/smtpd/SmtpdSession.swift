@@ -242,16 +242,28 @@ final class SmtpdSession {
 
     /// ` ehlo=1 mail=1 ... commands=N[/T]`.
     var statistics: String {
-        var text = ""
+        // Bytes, not interpolation: this runs for every session.
+        var text: [UInt8] = []
+        text.reserveCapacity(128)
         var ok = 0
         var total = 0
+        func item(_ name: String, _ good: Int, _ all: Int, slash: Bool) {
+            text.append(UInt8(ascii: " "))
+            text.appendUTF8(name)
+            text.append(UInt8(ascii: "="))
+            text.appendDecimal(good)
+            if slash {
+                text.append(UInt8(ascii: "/"))
+                text.appendDecimal(all)
+            }
+        }
         for (i, name) in SmtpdSession.statNames.enumerated() where statTotal[i] > 0 {
-            text += statOK[i] == statTotal[i] ? " \(name)=\(statOK[i])" : " \(name)=\(statOK[i])/\(statTotal[i])"
+            item(name, statOK[i], statTotal[i], slash: statOK[i] != statTotal[i])
             ok += statOK[i]
             total += statTotal[i]
         }
-        text += (ok == total && total > 0) ? " commands=\(ok)" : " commands=\(ok)/\(total)"
-        return text
+        item("commands", ok, total, slash: !(ok == total && total > 0))
+        return String(decoding: text, as: UTF8.self)
     }
 
     // MARK: - The conversation

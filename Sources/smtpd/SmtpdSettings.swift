@@ -57,12 +57,11 @@ struct SmtpdSettings {
     var mynetworks = ""
     var peernameLookup = true
     var smtputf8Enable = true
-    var forbiddenCommands = "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}"
+    var forbiddenCommands = SmtpdForbiddenCommands.builtIn
     var recipientOvershootLimit = 1000
     var junkCommandLimit = 100
-    /// smtpd_forbidden_commands, its tables opened once.
-    var forbiddenList = StringMatchList(parameter: "smtpd_forbidden_commands",
-                                        value: "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}")
+    /// smtpd_forbidden_commands, its tables opened once (the default's on first use).
+    var forbiddenList = SmtpdForbiddenCommands()
     /// Reject footers and soft_bounce (SmtpdReplyShaper).
     var replyShaper = SmtpdReplyShaper()
     /// smtpd_command_filter, opened once.
@@ -137,8 +136,7 @@ struct SmtpdSettings {
         peernameLookup = c.bool("smtpd_peername_lookup")
         smtputf8Enable = c.bool("smtputf8_enable")
         forbiddenCommands = c.value("smtpd_forbidden_commands")
-        forbiddenList = StringMatchList(parameter: "smtpd_forbidden_commands", value: forbiddenCommands,
-                                        context: TableContext(config: c))
+        forbiddenList = SmtpdForbiddenCommands(value: forbiddenCommands, context: TableContext(config: c))
         recipientOvershootLimit = context.integer("smtpd_recipient_overshoot_limit")
         junkCommandLimit = context.integer("smtpd_junk_command_limit")
         replyShaper = SmtpdReplyShaper(config: c, tableContext: TableContext(config: c))

@@ -55,6 +55,18 @@ final class QueueFileTests: XCTestCase {
         XCTAssertNil(QueueSizeRecord(payload: Array("12 abc".utf8)))
     }
 
+    /// The in-place digits agree with printf's `%15ld` for every width,
+    /// and the field still grows past 15 digits.
+    func testSizeRecordDigitsAgreeWithPadding() {
+        for value in [0, 7, 10, 99, 12345, 999_999_999_999_999, 100_000_000_000_000] {
+            let s = QueueSizeRecord(contentSize: value, dataOffset: 1, recipientCount: value, contentLength: 3)
+            let expected = [value, 1, value, 0, 3, 0].map { QueueSizeRecord.pad15($0) }.joined(separator: " ")
+            XCTAssertEqual(String(decoding: s.payload, as: UTF8.self), expected)
+        }
+        let wide = QueueSizeRecord(contentSize: 1_000_000_000_000_000, dataOffset: 1, recipientCount: 1)
+        XCTAssertEqual(String(decoding: wide.payload, as: UTF8.self).split(separator: " ").first, "1000000000000000")
+    }
+
     func testReaderRoundTripAndTruncation() throws {
         var w = QueueRecordWriter()
         w.append(.sender, "a@example.com")

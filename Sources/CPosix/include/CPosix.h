@@ -46,4 +46,9 @@ int posthorn_atomic_load(int *counter);
 void posthorn_atomic_store(int *counter, int value);
 unsigned char posthorn_atomic_load_byte(unsigned char *p);
 void posthorn_atomic_store_byte(unsigned char *p, unsigned char value);
+/* Up to count datagrams waiting on fd in one call (recvmmsg, MSG_DONTWAIT):
+ * datagram i goes to buffer + i * slot_size, its length to lengths[i]
+ * (a longer one is cut at slot_size, as recv would cut it). Returns how
+ * many were read, or -1 with errno (EAGAIN: none waiting). */
+int posthorn_recv_datagrams(int fd, unsigned char *buffer, int slot_size, int count, int *lengths);
 #endif

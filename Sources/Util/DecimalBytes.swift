@@ -1,0 +1,38 @@
+// DecimalBytes: integers written as ASCII decimal digits straight into a
+// byte buffer, for the formatting done per message (queue file size
+// records, log statistics) where String(value) and interpolation cost an
+// allocation and a generic description call each.
+
+extension Array where Element == UInt8 {
+    /// Appends `value` in decimal ("-" first when negative).
+    public mutating func appendDecimal(_ value: Int) {
+        if value < 0 {
+            append(UInt8(ascii: "-"))
+            // -Int.min does not fit: its magnitude is formatted unsigned.
+            appendDecimal(magnitude: value.magnitude)
+        } else {
+            appendDecimal(magnitude: UInt(value))
+        }
+    }
+
+    private mutating func appendDecimal(magnitude value: UInt) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt.max has 20 digits
+        var count = 0
+        var rest = value
+        Swift.withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            append(contentsOf: buffer[(24 - count)...])
+        }
+    }
+
+    /// Appends the ASCII bytes of `text` (a contiguous copy when possible).
+    public mutating func appendUTF8(_ text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
+            append(contentsOf: text.utf8)
+        }
+    }
+}
