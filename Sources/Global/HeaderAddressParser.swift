@@ -348,9 +348,11 @@ public enum HeaderAddressParser {
     /// An external-form address (as trivial-rewrite returns it) in internal form.
     public static func internalForm(external: String) -> String {
         // Atoms, dots and at-signs only (the usual answer): already internal.
-        if external.utf8.allSatisfy({ $0 > 0x20 && ($0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "@") || !isSpecialByte($0)) }) {
-            return external
+        var external = external
+        let plain = external.withUTF8 { bytes in
+            bytes.allSatisfy { $0 > 0x20 && ($0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "@") || !isSpecialByte($0)) }
         }
+        if plain { return external }
         return internalForm(tokens(of: Array(external.utf8), limit: 0).tokens)
     }
 

@@ -43,7 +43,8 @@ public struct MainConfigFile: Sendable {
             warnings.append(LogicalLines.orphanWarning(path: path, line: line))
         }
         var entries: [MainConfigEntry] = []
-        var values: [String: String] = [:]
+        entries.reserveCapacity(lines.count)
+        var values = [String: String](minimumCapacity: lines.count)
         for line in lines {
             let (name, value) = try splitNameValue(line, path: path)
             entries.append(MainConfigEntry(name: name, value: value, firstLine: line.firstLine, lastLine: line.lastLine))

@@ -442,6 +442,15 @@ public struct QueueAttribute: Sendable, Equatable {
         self.name = String(decoding: payload[..<eq], as: UTF8.self)
         self.value = String(decoding: payload[(eq + 1)...], as: UTF8.self)
     }
+
+    /// The same from text (no byte copy: cleanup splits every envelope
+    /// attribute smtpd sends this way).
+    public init?(text: String) {
+        let u = text.utf8
+        guard let eq = u.firstIndex(of: UInt8(ascii: "=")), eq != u.startIndex else { return nil }
+        self.name = String(text[..<eq])
+        self.value = String(text[u.index(after: eq)...])
+    }
 }
 
 public enum QueueFile {

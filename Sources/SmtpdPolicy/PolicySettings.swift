@@ -27,7 +27,7 @@ public struct PolicySettings: Sendable {
     public var nullAccessKey = "<>"
     public var restrictionClasses: Set<String> = []
     /// Restriction list text per stage.
-    public var lists: [PolicyStage: String] = [:]
+    public var lists = PolicyStageTable<String>()
     public var mynetworks = ""
     public var localRecipientMaps = ""
     /// Local parts every local domain accepts without a table entry (as

@@ -63,7 +63,7 @@ public final class RestrictionEngine {
         stageLists[stage] = list
         return list
     }
-    private var stageLists: [PolicyStage: [Restriction]] = [:]
+    private var stageLists = PolicyStageTable<[Restriction]>()
 
     /// Splits a restriction list, attaching arguments to the restrictions that take one.
     func parse(_ text: String) -> [Restriction] {

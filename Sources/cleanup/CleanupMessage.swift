@@ -66,7 +66,9 @@ struct CleanupMessage {
         /// Add missing headers (header rewriting context, or always_add_missing_headers).
         var addMissingHeaders = true
         /// $message_drop_headers, lower case.
-        var dropHeaders: Set<String> = ["bcc", "content-length", "resent-bcc", "return-path"]
+        var dropHeaders = Settings.defaultDropHeaders
+        /// Built once: a set literal here was built (and hashed) for every message.
+        static let defaultDropHeaders: Set<String> = ["bcc", "content-length", "resent-bcc", "return-path"]
         var headerSizeLimit = 102400
         var hopcountLimit = 50
         /// $body_checks_size_limit (0 = no limit).
@@ -128,7 +130,7 @@ struct CleanupMessage {
     private var pendingTruncated = false
     /// Header and body checks still apply (REDIRECT, PASS, DISCARD end them).
     private var filtering: Bool
-    private var seen = Set<String>()
+    private var seen = Set<String>(minimumCapacity: 16)  // header names: no regrowing per message
     private var resent = false
     private var bodyOffset = 0
 
@@ -226,6 +228,9 @@ struct CleanupMessage {
     }
 
     /// `Name:` at the start of a line (RFC 5322 field name characters).
+    /// Any recipient header counts, Resent- or not (as Postfix 3.7).
+    static let recipientHeaders: Set<String> = ["resent-to", "resent-cc", "resent-bcc", "to", "cc", "bcc"]
+
     static func isHeader(_ line: [UInt8]) -> Bool {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
         var end = colon
@@ -559,8 +564,7 @@ struct CleanupMessage {
                 output.append(Array("\(prefix)From: \(Self.fromHeader(sender: settings.sender, fullName: settings.fullName))".utf8))
             }
             // Any recipient header counts, Resent- or not (as Postfix 3.7).
-            let recipientHeaders: Set<String> = ["resent-to", "resent-cc", "resent-bcc", "to", "cc", "bcc"]
-            if !settings.undisclosedRecipientsHeader.isEmpty && seen.isDisjoint(with: recipientHeaders) {
+            if !settings.undisclosedRecipientsHeader.isEmpty && seen.isDisjoint(with: Self.recipientHeaders) {
                 if Self.isHeader(Array(settings.undisclosedRecipientsHeader.utf8)) {
                     output.append(Array(settings.undisclosedRecipientsHeader.utf8))
                 } else {

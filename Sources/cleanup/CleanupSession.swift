@@ -237,7 +237,7 @@ final class CleanupSession {
                 envelope.verpDelimiters = list[CleanupProtocol.Attribute.verpDelimiters]
                 envelope.sender = list[CleanupProtocol.Attribute.sender] ?? ""
                 for (name, value) in list.pairs where name == CleanupProtocol.Attribute.attribute {
-                    guard let a = QueueAttribute(payload: Array(value.utf8)), !a.value.isEmpty,
+                    guard let a = QueueAttribute(text: value), !a.value.isEmpty,
                           a.name != "create_time" else { continue }
                     envelope.attributes.append(a)
                 }
@@ -527,15 +527,12 @@ final class CleanupSession {
         // Postfix's smtpd sends them; a local submission has them all
         // before the full name and sender.
         let fromSMTPD = envelope.attributes.contains { $0.name == "log_client_name" }
-        let beforeSender = envelope.attributes.filter { !fromSMTPD || CleanupSession.beforeSender.contains($0.name) }
-        for a in beforeSender { try w.appendAttribute(a.name, a.value) }
+        // One set lookup per attribute, not one per pass.
+        let early = envelope.attributes.map { !fromSMTPD || CleanupSession.beforeSender.contains($0.name) }
+        for (a, first) in zip(envelope.attributes, early) where first { try w.appendAttribute(a.name, a.value) }
         if let f = envelope.fullName { try w.append(.fullName, f) }
         try w.append(.sender, envelope.sender)
-        if fromSMTPD {
-            for a in envelope.attributes where !CleanupSession.beforeSender.contains(a.name) {
-                try w.appendAttribute(a.name, a.value)
-            }
-        }
+        for (a, first) in zip(envelope.attributes, early) where !first { try w.appendAttribute(a.name, a.value) }
         if let v = envelope.verpDelimiters { try w.append(.verp, v) }
         if settings.delayWarningTime > 0 && !envelope.sender.isEmpty {
             try w.append(.warningTime, QueueSizeRecord.pad15(arrival.0 + settings.delayWarningTime))

@@ -1,12 +1,14 @@
 // SmtpdSettings: the smtpd parameters, read once when the process starts
 // (as Postfix's smtpd reads its configuration), so a session never parses
-// main.cf values again.
+// main.cf values again. A class: every session shares the process's one
+// instance (as a struct, its ~70 fields were copied into each session and
+// released after it, a hundred reference counts per session).
 import Util
 import Global
 import Tables
 import ServerSkeleton
 
-struct SmtpdSettings {
+final class SmtpdSettings {
     var myhostname = "localhost"
     var mailName = "Postfix"
     var banner = "localhost ESMTP Postfix"

@@ -55,6 +55,12 @@ final class QueueFileTests: XCTestCase {
         XCTAssertNil(QueueSizeRecord(payload: Array("12 abc".utf8)))
     }
 
+    func testAttributeFromTextAgreesWithPayload() {
+        for text in ["a=b", "log_client_name=localhost", "=x", "a=", "a=b=c", "é=ü", "noeq", "", "x=\u{0}y"] {
+            XCTAssertEqual(QueueAttribute(text: text), QueueAttribute(payload: Array(text.utf8)), text)
+        }
+    }
+
     /// The in-place digits agree with printf's `%15ld` for every width,
     /// and the field still grows past 15 digits.
     func testSizeRecordDigitsAgreeWithPadding() {
