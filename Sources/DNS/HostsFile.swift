@@ -43,9 +43,11 @@ public final class HostsFile: @unchecked Sendable {
         var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = 0, seconds: Int = 0, nanoseconds: Int = 0
     }
 
-    private let hostsPath: String
-    private let nsswitchPath: String
-    private let hostConfPath: String
+    // NUL-terminated once: a String passed to stat() is copied into a
+    // temporary C string at every call.
+    private let hostsPath: [CChar]
+    private let nsswitchPath: [CChar]
+    private let hostConfPath: [CChar]
     private var hostsStamp: Stamp??
     private var nsswitchStamp: Stamp??
     private var hostConfUsable: Bool?
@@ -53,9 +55,9 @@ public final class HostsFile: @unchecked Sendable {
     private(set) var entries: [Entry] = []
 
     public init(hosts: String, nsswitch: String, hostConf: String) {
-        hostsPath = hosts
-        nsswitchPath = nsswitch
-        hostConfPath = hostConf
+        hostsPath = Array(hosts.utf8CString)
+        nsswitchPath = Array(nsswitch.utf8CString)
+        hostConfPath = Array(hostConf.utf8CString)
     }
 
     /// Rereads whatever changed since the last call; call once per client.
@@ -92,11 +94,16 @@ public final class HostsFile: @unchecked Sendable {
     /// `name` is numeric (getaddrinfo does not look numeric names up).
     public func confirms(_ name: String, family: Int32, address: [UInt8]) -> Bool? {
         guard answers, Self.isPlain(family: family, address: address), !Self.isNumeric(name) else { return nil }
-        let wanted = name.utf8.map(Self.lowerASCII)
-        for entry in entries where entry.family == family && entry.lowerNames.contains(wanted) {
-            return entry.address == address ? true : nil
+        var name = name
+        return name.withUTF8 { wanted -> Bool? in
+            for entry in entries where entry.family == family {
+                let named = entry.lowerNames.contains { known in
+                    known.count == wanted.count && zip(known, wanted).allSatisfy { $0 == Self.lowerASCII($1) }
+                }
+                if named { return entry.address == address ? true : nil }
+            }
+            return nil
         }
-        return nil
     }
 
     // MARK: - Parsing
@@ -192,7 +199,7 @@ public final class HostsFile: @unchecked Sendable {
     // MARK: - Files
 
     /// nil when the file does not exist (or cannot be examined).
-    private static func stamp(_ path: String) -> Stamp? {
+    private static func stamp(_ path: [CChar]) -> Stamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return Stamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
@@ -200,7 +207,7 @@ public final class HostsFile: @unchecked Sendable {
     }
 
     /// The file's bytes (at most 4 MiB: a larger hosts file is left to glibc), or nil.
-    private static func read(_ path: String) -> [UInt8]? {
+    private static func read(_ path: [CChar]) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

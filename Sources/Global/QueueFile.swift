@@ -469,6 +469,21 @@ public enum QueueFile {
         return try parse(bytes, lengthLimit: lengthLimit, attributeLimit: attributeLimit)
     }
 
+    /// A decimal number between optional spaces (a `p` record's payload),
+    /// read from the bytes; nil when it is anything else.
+    static func decimal(_ payload: [UInt8]) -> Int? {
+        var i = 0, end = payload.count
+        while i < end && payload[i] == 0x20 { i += 1 }
+        while end > i && payload[end - 1] == 0x20 { end -= 1 }
+        guard i < end, end - i <= 18 else { return i < end ? Int(String(decoding: payload[i..<end], as: UTF8.self)) : nil }
+        var value = 0
+        for b in payload[i..<end] {
+            guard b >= 0x30 && b <= 0x39 else { return Int(String(decoding: payload[i..<end], as: UTF8.self)) }
+            value = value * 10 + Int(b - 0x30)
+        }
+        return value
+    }
+
     /// Parses a whole queue file: segment rules of §2, `p` followed, `w`
     /// skipped, exactly one `S` at most, `E` required. `skipContent`: see
     /// `read(path:envelopeOnly:)`.
@@ -491,10 +506,12 @@ public enum QueueFile {
                 throw .corrupt("unexpected record type \(type) in \(segment) segment at offset \(record.offset)")
             }
             let kind = QueueRecordType(rawValue: type)!
-            let text = record.text
+            // The payload as text only where a record is kept as text (most
+            // records of a queue file are attributes, split from the bytes).
+            var text: String { record.text }
             switch kind {
             case .pointer:
-                guard let target = Int(text.trimmingCharacters(in: " ")) else {
+                guard let target = Self.decimal(record.payload) else {
                     throw .corrupt("malformed pointer record value: \(text)")
                 }
                 if target != 0 {
@@ -542,18 +559,21 @@ public enum QueueFile {
                     guard let attr = QueueAttribute(payload: record.payload) else {
                         throw .corrupt("malformed attribute: \(text)")
                     }
+                    switch attr.name {
                     // Per-recipient DSN attributes do not count towards the
                     // limit (a message may have any number of recipients).
-                    if attr.name != "notify_flags" && attr.name != "dsn_orig_rcpt" {
-                        attributeCount += 1
-                        if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
-                    }
-                    switch attr.name {
-                    case "create_time": message.createTime = Int(attr.value)
                     case "notify_flags": pendingNotify = Int(attr.value)
                     case "dsn_orig_rcpt": pendingOrcpt = attr.value
                     default:
-                        if extracted { message.extractedAttributes.append(attr) } else { message.attributes.append(attr) }
+                        attributeCount += 1
+                        if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
+                        if attr.name == "create_time" {
+                            message.createTime = Int(attr.value)
+                        } else if extracted {
+                            message.extractedAttributes.append(attr)
+                        } else {
+                            message.attributes.append(attr)
+                        }
                     }
                 case .message:
                     segment = .content

@@ -25,8 +25,12 @@ public final class RewriteClient {
     /// Most answers kept per kind of request.
     public let cacheLimit: Int
     private var stream: Stream?
-    private var rewriteCache = TwoGenerationCache<String, String>()
-    private var resolveCache = TwoGenerationCache<String, ResolveReply>()
+    /// Cache keys: the parts hashed as they are (a key string joined per
+    /// lookup cost an allocation and a copy of every address).
+    private struct RewriteKey: Hashable { var rule: String; var address: String }
+    private struct ResolveKey: Hashable { var verify: Bool; var sender: String; var address: String }
+    private var rewriteCache = TwoGenerationCache<RewriteKey, String>()
+    private var resolveCache = TwoGenerationCache<ResolveKey, ResolveReply>()
 
     public init(socketPath: String, timeout: Int32 = 3600, cacheLimit: Int = 100) {
         self.socketPath = socketPath
@@ -48,7 +52,7 @@ public final class RewriteClient {
 
     /// Rewrites `address` (external form) in the `rule` context.
     public func rewrite(rule: RewriteProtocol.Rule, address: String) throws(RewriteClientError) -> String {
-        let key = rule.rawValue + "\0" + address
+        let key = RewriteKey(rule: rule.rawValue, address: address)
         if let hit = rewriteCache[key] { return hit }
         let reply = try call(RewriteProtocol.rewriteRequest(rule: rule.rawValue, address: address))
         guard let decoded = RewriteReply.decode(reply) else { throw .temporary("trivial-rewrite: malformed rewrite reply") }
@@ -59,7 +63,7 @@ public final class RewriteClient {
     /// Resolves `address` (internal form) for `sender`; `verify` uses the
     /// address_verify_* settings.
     public func resolve(sender: String, address: String, verify: Bool = false) throws(RewriteClientError) -> ResolveReply {
-        let key = (verify ? "v\0" : "r\0") + sender + "\0" + address
+        let key = ResolveKey(verify: verify, sender: sender, address: address)
         if let hit = resolveCache[key] { return hit }
         let reply = try call(RewriteProtocol.resolveRequest(verify ? .verify : .resolve, sender: sender, address: address))
         guard let decoded = ResolveReply.decode(reply) else { throw .temporary("trivial-rewrite: malformed resolve reply") }

@@ -21,15 +21,23 @@ public final class Stream {
     private var output: [UInt8] = []
 
     /// Where read(2) puts bytes before they join `input` (one allocation
-    /// per stream, not one per read).
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 8)
+    /// per stream, not one per read; made at the first read, so a stream
+    /// that only writes, such as qmgr's request to a delivery agent, costs
+    /// no 8 KiB allocation).
+    private var scratchStorage: UnsafeMutableRawBufferPointer?
+    private var scratch: UnsafeMutableRawBufferPointer {
+        if let scratchStorage { return scratchStorage }
+        let made = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 8)
+        scratchStorage = made
+        return made
+    }
 
     public init(fd: Int32, timeout: Int32 = 0) {
         self.fd = fd
         self.timeout = timeout
     }
 
-    deinit { scratch.deallocate() }
+    deinit { scratchStorage?.deallocate() }
 
     /// Waits until `fd` is ready for `events`, within the timeout.
     private func wait(_ events: Int16) throws(StreamError) {
@@ -74,10 +82,11 @@ public final class Stream {
         }
         var timedRead = armSocketTimeout()
         if !timedRead { try wait(Int16(POLLIN)) }
+        let buffer = scratch
         while true {
-            let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
             let failure = n < 0 ? errno : 0
-            if n > 0 { input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n])); return }
+            if n > 0 { input.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n])); return }
             if n == 0 { throw .endOfFile }
             if failure == EINTR { continue }
             if failure == EAGAIN {

@@ -141,8 +141,13 @@ public enum QmgrOutcome: Equatable, Sendable {
 }
 
 /// Which jobs run next, per transport and destination (see the file header).
+///
+/// Transports and destinations are classes: taken out of their dictionary
+/// as structs, their job tables and queues were shared with the copy still
+/// in the dictionary, so every change copied them whole (a fifth of qmgr's
+/// instructions per message).
 public struct QmgrScheduler<Job> {
-    struct Destination {
+    final class Destination {
         var window: DestinationWindow
         /// Messages with queued jobs, in turn.
         var messages = QmgrFifo<String>()
@@ -154,9 +159,11 @@ public struct QmgrScheduler<Job> {
         var deadUntil = 0.0
         /// In its transport's `ready` list.
         var listed = false
+
+        init(window: DestinationWindow) { self.window = window }
     }
 
-    struct Transport {
+    final class Transport {
         var policy: QmgrTransportPolicy
         var inFlight = 0
         /// Destinations with queued jobs, in turn.
@@ -164,6 +171,8 @@ public struct QmgrScheduler<Job> {
         var notBefore = 0.0
         var dead: QmgrSuspension?
         var deadUntil = 0.0
+
+        init(policy: QmgrTransportPolicy) { self.policy = policy }
     }
 
     /// A job to start now.
@@ -208,7 +217,7 @@ public struct QmgrScheduler<Job> {
             transports[transport]!.dead = nil
         }
         let key = Self.key(transport, destination)
-        var d = destinations[key] ?? Destination(window: transports[transport]!.policy.newWindow())
+        let d = destinations[key] ?? Destination(window: transports[transport]!.policy.newWindow())
         if let dead = d.dead {
             if d.deadUntil > now {
                 destinations[key] = d
@@ -237,14 +246,14 @@ public struct QmgrScheduler<Job> {
         guard !transportOrder.isEmpty else { return nil }
         for step in 0..<transportOrder.count {
             let name = transportOrder[(transportCursor + step) % transportOrder.count]
-            guard var t = transports[name], !t.ready.isEmpty, t.dead == nil || t.deadUntil <= now,
+            guard let t = transports[name], !t.ready.isEmpty, t.dead == nil || t.deadUntil <= now,
                   t.notBefore <= now, t.policy.transportLimit == 0 || t.inFlight < t.policy.transportLimit else { continue }
             // One turn through the transport's destinations.
             var found: Start?
             for _ in 0..<t.ready.count {
                 guard let dest = t.ready.pop() else { break }
                 let key = Self.key(name, dest)
-                guard var d = destinations[key] else { continue }
+                guard let d = destinations[key] else { continue }
                 d.listed = false
                 if d.queued > 0, d.dead == nil, d.window.canStart, d.notBefore <= now,
                    let message = d.messages.pop(), var fifo = d.jobs[message], let job = fifo.pop() {
@@ -281,7 +290,7 @@ public struct QmgrScheduler<Job> {
                                   now: Double) -> (jobs: [Job], reason: QmgrSuspension?) {
         let key = Self.key(transport, destination)
         inFlight -= 1
-        guard var t = transports[transport] else { return ([], nil) }
+        guard let t = transports[transport] else { return ([], nil) }
         t.inFlight = max(0, t.inFlight - 1)
         if t.policy.transportRateDelay > 0 { t.notBefore = now + t.policy.transportRateDelay }
         var given: [Job] = []
@@ -361,7 +370,7 @@ public struct QmgrScheduler<Job> {
         for name in transportOrder where transports[name]?.dead != nil {
             if forgetDead || transports[name]!.deadUntil <= now { transports[name]!.dead = nil }
         }
-        for (key, var d) in destinations {
+        for (key, d) in destinations {
             if d.dead != nil && (forgetDead || d.deadUntil <= now) {
                 d.dead = nil
                 d.window.revive()

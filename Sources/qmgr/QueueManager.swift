@@ -574,8 +574,9 @@ final class QueueManager {
         let m = delivery.job.message
         // Replies are a few hundred bytes: a small uninitialized stack buffer
         // (a zeroed 64 KiB array here cost as much as the rest of the reply
-        // handling put together).
-        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> Int in
+        // handling put together). 1 KiB is the most Swift places on the
+        // stack; a longer reply is read on the next readiness.
+        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { chunk -> Int in
             let n = recv(fd, chunk.baseAddress, chunk.count, Int32(MSG_DONTWAIT))
             if n > 0 { delivery.buffer.append(UnsafeBufferPointer(rebasing: chunk[0..<n])) }
             return n

@@ -4,6 +4,7 @@
 // Names in /etc/hosts are answered from a cache of it (DNS.HostsFile) when
 // glibc would answer them from the file; the rest goes through glibc.
 import Glibc
+import Util
 import DNS
 
 struct SmtpdPeer {
@@ -134,10 +135,16 @@ struct SmtpdPeer {
                 let buffer = out.baseAddress!.assumingMemoryBound(to: CChar.self)
                 switch family {
                 case AF_INET:
+                    // Dotted quad by hand: glibc's inet_ntop formats IPv4 with snprintf.
                     return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                        var a = sin.pointee.sin_addr
-                        guard inet_ntop(AF_INET, &a, buffer, socklen_t(out.count)) != nil else { return nil }
-                        return (String(cString: buffer), String(UInt16(bigEndian: sin.pointee.sin_port)))
+                        let a = UInt32(bigEndian: sin.pointee.sin_addr.s_addr)
+                        var text: [UInt8] = []
+                        text.reserveCapacity(15)
+                        for shift in [24, 16, 8, 0] {
+                            if shift != 24 { text.append(UInt8(ascii: ".")) }
+                            text.appendDecimal(Int((a >> UInt32(shift)) & 0xff))
+                        }
+                        return (String(decoding: text, as: UTF8.self), String(UInt16(bigEndian: sin.pointee.sin_port)))
                     }
                 case AF_INET6:
                     return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in

@@ -66,14 +66,16 @@ final class SystemPolicyEnvironment: PolicyEnvironment {
     /// one `@`, a local part without routing characters or quotes, and a
     /// domain with a dot inside (not at its end).
     static func isCanonical(_ address: String) -> Bool {
-        let b = address.utf8
-        guard let at = b.lastIndex(of: UInt8(ascii: "@")), at != b.startIndex else { return address.isEmpty }
-        let local = b[..<at]
-        let domain = b[b.index(after: at)...]
-        guard !local.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\"") })
-        else { return false }
-        guard let last = domain.last, last != UInt8(ascii: "."), domain.contains(UInt8(ascii: ".")) else { return false }
-        return true
+        var address = address
+        return address.withUTF8 { b in  // contiguous bytes: called for every address
+            guard let at = b.lastIndex(of: UInt8(ascii: "@")), at != 0 else { return b.isEmpty }
+            let local = b[..<at]
+            let domain = b[(at + 1)...]
+            guard !local.contains(where: { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\"") })
+            else { return false }
+            guard let last = domain.last, last != UInt8(ascii: "."), domain.contains(UInt8(ascii: ".")) else { return false }
+            return true
+        }
     }
 
     func lookupHost(_ name: String) -> HostLookupResult {

@@ -55,6 +55,14 @@ final class QueueFileTests: XCTestCase {
         XCTAssertNil(QueueSizeRecord(payload: Array("12 abc".utf8)))
     }
 
+    /// The pointer-record number reader agrees with Int() of the trimmed text.
+    func testPointerDecimalAgreesWithInt() {
+        for text in ["0", "  123", "456  ", " 789 ", "", "   ", "12a", "+5", "-5", "99999999999999999999", "007"] {
+            let trimmed = String(text.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+            XCTAssertEqual(QueueFile.decimal(Array(text.utf8)), Int(trimmed), text)
+        }
+    }
+
     func testAttributeFromTextAgreesWithPayload() {
         for text in ["a=b", "log_client_name=localhost", "=x", "a=", "a=b=c", "é=ü", "noeq", "", "x=\u{0}y"] {
             XCTAssertEqual(QueueAttribute(text: text), QueueAttribute(payload: Array(text.utf8)), text)
