@@ -233,7 +233,7 @@ def render(entries):
     for start in range(0, len(entries), CHUNK):
         chunk_name = "chunk%02d" % (start // CHUNK)
         chunk_names.append(chunk_name)
-        lines.append("    private static var %s: [ParameterSpec] { [" % chunk_name)
+        lines.append("    private static let %s: [ParameterSpec] = [" % chunk_name)
         for name, kind, value, lo, hi, origin, summary in entries[start:start + CHUNK]:
             args = [swift_string(name), swift_kind(kind), swift_string(value)]
             if lo is not None:
@@ -244,15 +244,29 @@ def render(entries):
                 args.append("origin: .%s" % origin)
             args.append(swift_string(summary))
             lines.append("        ParameterSpec(%s)," % ", ".join(args))
-        lines.append("    ] }")
+        lines.append("    ]")
         lines.append("")
-    lines.append("    /// Every parameter, sorted by name: one array, built once; the chunks")
-    lines.append("    /// are temporaries (every process keeps one copy of the table, no more).")
+    lines.append("    /// The first name of each chunk: a lookup makes only the chunk that")
+    lines.append("    /// can hold the name (a daemon's start-up made and joined all of them).")
+    lines.append("    static let chunkFirstNames: [StaticString] = [")
+    for start in range(0, len(entries), CHUNK):
+        lines.append("        %s," % swift_string(entries[start][0]))
+    lines.append("    ]")
+    lines.append("")
+    lines.append("    /// Chunk `index` (each made on first use).")
+    lines.append("    static func chunk(_ index: Int) -> [ParameterSpec] {")
+    lines.append("        switch index {")
+    for i, c in enumerate(chunk_names):
+        lines.append("        case %d: return %s" % (i, c))
+    lines.append("        default: return []")
+    lines.append("        }")
+    lines.append("    }")
+    lines.append("")
+    lines.append("    /// Every parameter, sorted by name, in one array (postconf's listings).")
     lines.append("    static let table: [ParameterSpec] = {")
     lines.append("        var all: [ParameterSpec] = []")
     lines.append("        all.reserveCapacity(%d)" % len(entries))
-    for c in chunk_names:
-        lines.append("        all += %s" % c)
+    lines.append("        for index in chunkFirstNames.indices { all += chunk(index) }")
     lines.append("        return all")
     lines.append("    }()")
     lines.append("}")

@@ -6,7 +6,7 @@
 // change those and re-run the script instead.
 
 extension ParameterRegistry {
-    private static var chunk00: [ParameterSpec] { [
+    private static let chunk00: [ParameterSpec] = [
         ParameterSpec("2bounce_notice_recipient", .string, "postmaster", "Who receives the notice when a bounce message itself cannot be delivered"),
         ParameterSpec("access_map_defer_code", .int, "450", min: 0, "SMTP status code sent when an access table lookup answers DEFER or DEFER_IF_*"),
         ParameterSpec("access_map_reject_code", .int, "554", min: 0, "SMTP status code sent when an access table lookup answers REJECT"),
@@ -39,9 +39,9 @@ extension ParameterRegistry {
         ParameterSpec("allow_percent_hack", .bool, "yes", "Whether user%domain is rewritten to user@domain"),
         ParameterSpec("allow_untrusted_routing", .bool, "no", "Whether source-routed sender-specified addresses from outside may be relayed"),
         ParameterSpec("alternate_config_directories", .string, "", "Extra configuration directories that non-root users may select"),
-    ] }
+    ]
 
-    private static var chunk01: [ParameterSpec] { [
+    private static let chunk01: [ParameterSpec] = [
         ParameterSpec("always_add_missing_headers", .bool, "no", "Always add missing From, To, Date and Message-ID headers, even for remote mail"),
         ParameterSpec("always_bcc", .string, "", "Address that gets a blind copy of every message entering the system"),
         ParameterSpec("anvil_rate_time_unit", .time(defaultUnit: "s"), "60s", min: 1, "Time window over which the anvil service measures client rates"),
@@ -74,9 +74,9 @@ extension ParameterRegistry {
         ParameterSpec("command_expansion_filter", .string, "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "Characters allowed in values substituted into local command lines"),
         ParameterSpec("command_time_limit", .time(defaultUnit: "s"), "1000s", min: 1, "Default run-time limit for commands started by local or pipe delivery"),
         ParameterSpec("compatibility_level", .string, "0", "Level of backwards compatibility for changed default settings"),
-    ] }
+    ]
 
-    private static var chunk02: [ParameterSpec] { [
+    private static let chunk02: [ParameterSpec] = [
         ParameterSpec("config_directory", .string, "/etc/postfix", "Directory that holds main.cf and master.cf"),
         ParameterSpec("confirm_delay_cleared", .bool, "no", "Send a notice when a message that was reported delayed is finally delivered"),
         ParameterSpec("connection_cache_protocol_timeout", .time(defaultUnit: "s"), "5s", min: 1, "Time limit for talking to the connection cache service"),
@@ -109,9 +109,9 @@ extension ParameterRegistry {
         ParameterSpec("default_privs", .string, "nobody", "Account used for delivery to files and commands when no owner applies"),
         ParameterSpec("default_process_limit", .int, "100", min: 1, "Default cap on processes per service in master.cf"),
         ParameterSpec("default_rbl_reply", .raw, "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", "Reply template used when a client or address is listed on a DNS blocklist"),
-    ] }
+    ]
 
-    private static var chunk03: [ParameterSpec] { [
+    private static let chunk03: [ParameterSpec] = [
         ParameterSpec("default_recipient_limit", .int, "20000", min: 0, "Default cap on in-memory recipients per transport in the queue manager"),
         ParameterSpec("default_recipient_refill_delay", .time(defaultUnit: "s"), "5s", min: 1, "Default pause before more recipients of a message are brought into memory"),
         ParameterSpec("default_recipient_refill_limit", .int, "100", min: 1, "Default number of recipients brought into memory at a time"),
@@ -144,9 +144,9 @@ extension ParameterRegistry {
         ParameterSpec("empty_address_local_login_sender_maps_lookup_key", .string, "<>", "Key used in local_login_sender_maps for the null sender"),
         ParameterSpec("empty_address_recipient", .string, "MAILER-DAEMON", "Where mail addressed to the null address is redirected"),
         ParameterSpec("empty_address_relayhost_maps_lookup_key", .string, "<>", "Key used in sender_dependent_relayhost_maps for the null sender"),
-    ] }
+    ]
 
-    private static var chunk04: [ParameterSpec] { [
+    private static let chunk04: [ParameterSpec] = [
         ParameterSpec("enable_idna2003_compatibility", .bool, "no", "Use the older IDNA2003 rules when converting UTF-8 domain names"),
         ParameterSpec("enable_long_queue_ids", .bool, "no", "Use long, non-repeating queue IDs based on time"),
         ParameterSpec("enable_original_recipient", .bool, "yes", "Record the original recipient address in queue files"),
@@ -179,9 +179,9 @@ extension ParameterRegistry {
         ParameterSpec("hopcount_limit", .int, "50", min: 1, "Largest number of Received headers before a message is judged looping"),
         ParameterSpec("html_directory", .string, "/usr/share/doc/postfix/html", "Where the HTML documentation is installed"),
         ParameterSpec("ignore_mx_lookup_error", .bool, "no", "Treat an MX lookup failure as no MX instead of deferring"),
-    ] }
+    ]
 
-    private static var chunk05: [ParameterSpec] { [
+    private static let chunk05: [ParameterSpec] = [
         ParameterSpec("import_environment", .string, "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME", "Environment variables that daemons keep from the parent process"),
         ParameterSpec("in_flow_delay", .time(defaultUnit: "s"), "1s", min: 0, max: 10, "Pause per submitted message when mail arrives faster than it leaves"),
         ParameterSpec("inet_interfaces", .string, "all", "Network addresses on which the mail system receives mail"),
@@ -214,9 +214,9 @@ extension ParameterRegistry {
         ParameterSpec("lmtp_data_done_timeout", .time(defaultUnit: "s"), "600s", min: 1, "Time limit for the LMTP server to answer the end of message"),
         ParameterSpec("lmtp_data_init_timeout", .time(defaultUnit: "s"), "120s", min: 1, "Time limit for the LMTP server to answer DATA"),
         ParameterSpec("lmtp_data_xfer_timeout", .time(defaultUnit: "s"), "180s", min: 1, "Time limit for the LMTP server to accept more message content"),
-    ] }
+    ]
 
-    private static var chunk06: [ParameterSpec] { [
+    private static let chunk06: [ParameterSpec] = [
         ParameterSpec("lmtp_defer_if_no_mx_address_found", .bool, "no", "Defer instead of trying the A record when MX hosts have no address"),
         ParameterSpec("lmtp_delivery_status_filter", .string, "$default_delivery_status_filter", "Reply text filter for the LMTP client"),
         ParameterSpec("lmtp_discard_lhlo_keyword_address_maps", .string, "", "Tables of LHLO keywords to ignore, keyed by server address"),
@@ -249,9 +249,9 @@ extension ParameterRegistry {
         ParameterSpec("lmtp_rcpt_timeout", .time(defaultUnit: "s"), "300s", min: 1, "Time limit for the LMTP server to answer RCPT TO"),
         ParameterSpec("lmtp_reply_filter", .string, "", "Pattern tables that edit LMTP server replies before use"),
         ParameterSpec("lmtp_rset_timeout", .time(defaultUnit: "s"), "20s", min: 1, "Time limit for the LMTP server to answer RSET"),
-    ] }
+    ]
 
-    private static var chunk07: [ParameterSpec] { [
+    private static let chunk07: [ParameterSpec] = [
         ParameterSpec("lmtp_sasl_auth_cache_name", .string, "", "Table where the LMTP client caches failed SASL logins"),
         ParameterSpec("lmtp_sasl_auth_cache_time", .time(defaultUnit: "d"), "90d", min: 0, "How long a cached SASL login failure is remembered"),
         ParameterSpec("lmtp_sasl_auth_enable", .bool, "no", "Enable SASL authentication in the LMTP client"),
@@ -284,9 +284,9 @@ extension ParameterRegistry {
         ParameterSpec("lmtp_tls_enforce_peername", .bool, "yes", "Whether mandatory TLS also checks the server name"),
         ParameterSpec("lmtp_tls_exclude_ciphers", .string, "", "Ciphers the LMTP client never uses"),
         ParameterSpec("lmtp_tls_fingerprint_cert_match", .string, "", "Certificate fingerprints accepted at the fingerprint security level"),
-    ] }
+    ]
 
-    private static var chunk08: [ParameterSpec] { [
+    private static let chunk08: [ParameterSpec] = [
         ParameterSpec("lmtp_tls_fingerprint_digest", .string, "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}", "Digest used for LMTP client certificate fingerprints"),
         ParameterSpec("lmtp_tls_force_insecure_host_tlsa_lookup", .bool, "no", "Look up TLSA records even for hosts found without DNSSEC"),
         ParameterSpec("lmtp_tls_key_file", .string, "$lmtp_tls_cert_file", "Private key file the LMTP client uses"),
@@ -319,9 +319,9 @@ extension ParameterRegistry {
         ParameterSpec("local_transport", .string, "local:$myhostname", "Transport for destinations listed in mydestination"),
         ParameterSpec("luser_relay", .raw, "", "Destination for unknown local recipients; $ attributes are expanded at delivery"),
         ParameterSpec("mail_name", .string, "Postfix", "Mail system name shown in greetings and headers"),
-    ] }
+    ]
 
-    private static var chunk09: [ParameterSpec] { [
+    private static let chunk09: [ParameterSpec] = [
         ParameterSpec("mail_owner", .string, "postfix", "Account that owns the queue and most daemons run as"),
         ParameterSpec("mail_release_date", .string, "20240304", "Release date of the mail system software"),
         ParameterSpec("mail_spool_directory", .string, "/var/mail", "Directory holding UNIX-style mailbox files"),
@@ -354,9 +354,9 @@ extension ParameterRegistry {
         ParameterSpec("message_strip_characters", .string, "", "Characters removed from message content"),
         ParameterSpec("meta_directory", .string, "/etc/postfix", "Where the non-executable support files are installed"),
         ParameterSpec("milter_command_timeout", .time(defaultUnit: "s"), "30s", min: 1, "Time limit for a milter to answer one command"),
-    ] }
+    ]
 
-    private static var chunk10: [ParameterSpec] { [
+    private static let chunk10: [ParameterSpec] = [
         ParameterSpec("milter_connect_macros", .string, "j {daemon_name} {daemon_addr} v _", "Macros sent to milters at connection time"),
         ParameterSpec("milter_connect_timeout", .time(defaultUnit: "s"), "30s", min: 1, "Time limit for connecting to a milter"),
         ParameterSpec("milter_content_timeout", .time(defaultUnit: "s"), "300s", min: 1, "Time limit for sending message content to a milter"),
@@ -389,9 +389,9 @@ extension ParameterRegistry {
         ParameterSpec("mynetworks", .string, "127.0.0.0/8 192.0.2.0/24 [::1]/128 [fd00::]/64 [fe80::]/64", "Trusted client networks that get relay permission"),
         ParameterSpec("mynetworks_style", .string, "${{$compatibility_level} <level {2} ? {subnet} : {host}}", "How mynetworks is derived when it is not set: host, subnet or class"),
         ParameterSpec("myorigin", .string, "$myhostname", "Domain appended to locally posted mail without a domain"),
-    ] }
+    ]
 
-    private static var chunk11: [ParameterSpec] { [
+    private static let chunk11: [ParameterSpec] = [
         ParameterSpec("nested_header_checks", .string, "$header_checks", "Pattern tables applied to headers of attached messages"),
         ParameterSpec("newaliases_path", .string, "/usr/bin/newaliases", "Path of the newaliases command"),
         ParameterSpec("non_fqdn_reject_code", .int, "504", min: 0, "SMTP status code for the reject_non_fqdn_* restrictions"),
@@ -424,9 +424,9 @@ extension ParameterRegistry {
         ParameterSpec("postscreen_denylist_action", .string, "${postscreen_blacklist_action?{$postscreen_blacklist_action}:{ignore}}", "What postscreen does with clients on its permanent deny list"),
         ParameterSpec("postscreen_disable_vrfy_command", .bool, "$disable_vrfy_command", "Whether postscreen refuses the VRFY command"),
         ParameterSpec("postscreen_discard_ehlo_keyword_address_maps", .string, "$smtpd_discard_ehlo_keyword_address_maps", "Tables of EHLO keywords postscreen hides, keyed by client address"),
-    ] }
+    ]
 
-    private static var chunk12: [ParameterSpec] { [
+    private static let chunk12: [ParameterSpec] = [
         ParameterSpec("postscreen_discard_ehlo_keywords", .string, "$smtpd_discard_ehlo_keywords", "EHLO keywords postscreen does not announce"),
         ParameterSpec("postscreen_dnsbl_action", .string, "ignore", "What postscreen does when a client's DNSBL score reaches the threshold"),
         ParameterSpec("postscreen_dnsbl_allowlist_threshold", .int, "${postscreen_dnsbl_whitelist_threshold?{$postscreen_dnsbl_whitelist_threshold}:{0}}", min: 0, "DNSBL score at or below which a client skips the other tests"),
@@ -459,9 +459,9 @@ extension ParameterRegistry {
         ParameterSpec("postscreen_upstream_proxy_timeout", .time(defaultUnit: "s"), "5s", min: 1, "Time limit for reading the proxy protocol header in postscreen"),
         ParameterSpec("postscreen_use_tls", .bool, "$smtpd_use_tls", "Whether postscreen offers STARTTLS (older form of the security level)"),
         ParameterSpec("postscreen_watchdog_timeout", .time(defaultUnit: "s"), "10s", min: 10, "Watchdog limit for the postscreen daemon"),
-    ] }
+    ]
 
-    private static var chunk13: [ParameterSpec] { [
+    private static let chunk13: [ParameterSpec] = [
         ParameterSpec("prepend_delivered_header", .string, "command, file, forward", "Delivery types for which a Delivered-To header is added"),
         ParameterSpec("process_id", .string, "7739", "Process ID of the running program (read-only, set at run time)"),
         ParameterSpec("process_id_directory", .string, "pid", "Where lock files with process IDs are kept, relative to the queue directory"),
@@ -494,9 +494,9 @@ extension ParameterRegistry {
         ParameterSpec("recipient_bcc_maps", .string, "", "Tables giving a blind copy address per recipient"),
         ParameterSpec("recipient_canonical_classes", .string, "envelope_recipient, header_recipient", "Which recipient addresses recipient_canonical_maps rewrites"),
         ParameterSpec("recipient_canonical_maps", .string, "", "Tables that rewrite recipient addresses"),
-    ] }
+    ]
 
-    private static var chunk14: [ParameterSpec] { [
+    private static let chunk14: [ParameterSpec] = [
         ParameterSpec("recipient_delimiter", .string, "", "Characters that separate a user name from an address extension"),
         ParameterSpec("reject_code", .int, "554", min: 0, "SMTP status code for REJECT actions in access restrictions"),
         ParameterSpec("reject_tempfail_action", .string, "defer_if_permit", "Action taken when a reject_* restriction hits a temporary failure"),
@@ -529,9 +529,9 @@ extension ParameterRegistry {
         ParameterSpec("setgid_group", .string, "postdrop", "Group that owns the mail submission directory and setgid commands"),
         ParameterSpec("shlib_directory", .string, "/usr/lib/postfix", "Directory holding the mail system's shared libraries"),
         ParameterSpec("show_user_unknown_table_name", .bool, "yes", "Name the lookup table in \"user unknown\" replies"),
-    ] }
+    ]
 
-    private static var chunk15: [ParameterSpec] { [
+    private static let chunk15: [ParameterSpec] = [
         ParameterSpec("showq_service_name", .string, "showq", "Name of the queue listing service in master.cf"),
         ParameterSpec("smtp_address_preference", .string, "any", "Which address family the SMTP client tries first: ipv4, ipv6 or any"),
         ParameterSpec("smtp_address_verify_target", .string, "rcpt", "SMTP command at which an address probe stops: rcpt or data"),
@@ -564,9 +564,9 @@ extension ParameterRegistry {
         ParameterSpec("smtp_header_checks", .string, "", "Header pattern tables the SMTP client applies while sending"),
         ParameterSpec("smtp_helo_name", .string, "$myhostname", "Host name the SMTP client sends in HELO or EHLO"),
         ParameterSpec("smtp_helo_timeout", .time(defaultUnit: "s"), "300s", min: 1, "Time limit for the SMTP server greeting and HELO/EHLO reply"),
-    ] }
+    ]
 
-    private static var chunk16: [ParameterSpec] { [
+    private static let chunk16: [ParameterSpec] = [
         ParameterSpec("smtp_host_lookup", .string, "dns", "How the SMTP client finds server addresses: dns, native or both"),
         ParameterSpec("smtp_line_length_limit", .int, "998", min: 0, "Length at which the SMTP client folds long lines"),
         ParameterSpec("smtp_mail_timeout", .time(defaultUnit: "s"), "300s", min: 1, "Time limit for the SMTP server to answer MAIL FROM"),
@@ -599,9 +599,9 @@ extension ParameterRegistry {
         ParameterSpec("smtp_sasl_tls_verified_security_options", .string, "$smtp_sasl_tls_security_options", "SASL security options for the SMTP client over verified TLS"),
         ParameterSpec("smtp_sasl_type", .string, "cyrus", "SASL plug-in type used by the SMTP client"),
         ParameterSpec("smtp_send_dummy_mail_auth", .bool, "no", "Send AUTH=<> in MAIL FROM even when not authenticated"),
-    ] }
+    ]
 
-    private static var chunk17: [ParameterSpec] { [
+    private static let chunk17: [ParameterSpec] = [
         ParameterSpec("smtp_send_xforward_command", .bool, "no", "Send XFORWARD with client details when the server supports it"),
         ParameterSpec("smtp_sender_dependent_authentication", .bool, "no", "Choose SASL credentials by sender address"),
         ParameterSpec("smtp_skip_5xx_greeting", .bool, "yes", "Skip to the next server when a server greets with a 5xx reply"),
@@ -634,9 +634,9 @@ extension ParameterRegistry {
         ParameterSpec("smtp_tls_per_site", .string, "", "Old-style per-destination TLS policy tables"),
         ParameterSpec("smtp_tls_policy_maps", .string, "", "Tables giving TLS policy per next hop"),
         ParameterSpec("smtp_tls_protocols", .string, ">=TLSv1", "TLS protocol versions the SMTP client allows with opportunistic TLS"),
-    ] }
+    ]
 
-    private static var chunk18: [ParameterSpec] { [
+    private static let chunk18: [ParameterSpec] = [
         ParameterSpec("smtp_tls_scert_verifydepth", .int, "9", min: 0, "Deepest server certificate chain the SMTP client verifies"),
         ParameterSpec("smtp_tls_secure_cert_match", .string, "nexthop, dot-nexthop", "Names matched against the server certificate at the secure level"),
         ParameterSpec("smtp_tls_security_level", .string, "", "Default TLS security level of the SMTP client"),
@@ -669,9 +669,9 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_discard_ehlo_keywords", .string, "", "EHLO keywords the SMTP server does not announce"),
         ParameterSpec("smtpd_dns_reply_filter", .string, "", "Pattern tables that edit DNS replies the SMTP server receives"),
         ParameterSpec("smtpd_end_of_data_restrictions", .string, "", "Access restrictions applied at the end of message data"),
-    ] }
+    ]
 
-    private static var chunk19: [ParameterSpec] { [
+    private static let chunk19: [ParameterSpec] = [
         ParameterSpec("smtpd_enforce_tls", .bool, "no", "Whether the SMTP server requires TLS (older form of the security level)"),
         ParameterSpec("smtpd_error_sleep_time", .time(defaultUnit: "s"), "1s", min: 0, "Pause before the SMTP server sends an error reply"),
         ParameterSpec("smtpd_etrn_restrictions", .string, "", "Access restrictions applied to the ETRN command"),
@@ -685,7 +685,7 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_helo_required", .bool, "no", "Require HELO or EHLO before MAIL FROM"),
         ParameterSpec("smtpd_helo_restrictions", .string, "", "Access restrictions applied at HELO or EHLO"),
         ParameterSpec("smtpd_history_flush_threshold", .int, "100", min: 1, "Lines of session history kept for postmaster notices"),
-        ParameterSpec("smtpd_junk_command_limit", .int, "${stress?{1}:{100}}", min: 1, "Commands a client may repeat (HELO, EHLO, NOOP, VRFY, ETRN, RSET, XCLIENT, XFORWARD) before each one more counts as an error"),
+        ParameterSpec("smtpd_junk_command_limit", .int, "${stress?{1}:{100}}", min: 1, "Junk commands (NOOP, VRFY, ETRN, RSET) allowed before a delay penalty"),
         ParameterSpec("smtpd_log_access_permit_actions", .string, "", "Permit actions that the SMTP server logs when taken"),
         ParameterSpec("smtpd_milter_maps", .string, "", "Tables choosing milters by client address"),
         ParameterSpec("smtpd_milters", .string, "", "Milters applied to mail received by the SMTP server"),
@@ -704,9 +704,9 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_policy_service_try_limit", .int, "2", min: 1, "Attempts to reach a policy service before giving up"),
         ParameterSpec("smtpd_proxy_ehlo", .string, "$myhostname", "Host name sent in EHLO to a before-queue content filter"),
         ParameterSpec("smtpd_proxy_filter", .string, "", "Before-queue content filter the SMTP server forwards mail to"),
-    ] }
+    ]
 
-    private static var chunk20: [ParameterSpec] { [
+    private static let chunk20: [ParameterSpec] = [
         ParameterSpec("smtpd_proxy_options", .string, "", "Options for the before-queue content filter connection"),
         ParameterSpec("smtpd_proxy_timeout", .time(defaultUnit: "s"), "100s", min: 1, "Time limit for talking to a before-queue content filter"),
         ParameterSpec("smtpd_recipient_limit", .int, "1000", min: 1, "Most recipients the SMTP server accepts per message"),
@@ -739,9 +739,9 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_tls_CAfile", .string, "", "File of trusted CA certificates for the SMTP server"),
         ParameterSpec("smtpd_tls_CApath", .string, "", "Directory of trusted CA certificates for the SMTP server"),
         ParameterSpec("smtpd_tls_always_issue_session_ids", .bool, "yes", "Always issue TLS session IDs, even without a cache"),
-    ] }
+    ]
 
-    private static var chunk21: [ParameterSpec] { [
+    private static let chunk21: [ParameterSpec] = [
         ParameterSpec("smtpd_tls_ask_ccert", .bool, "no", "Ask clients for a certificate"),
         ParameterSpec("smtpd_tls_auth_only", .bool, "no", "Offer AUTH only over TLS"),
         ParameterSpec("smtpd_tls_ccert_verifydepth", .int, "9", min: 0, "Deepest client certificate chain the SMTP server verifies"),
@@ -774,9 +774,9 @@ extension ParameterRegistry {
         ParameterSpec("smtpd_use_tls", .bool, "no", "Whether the SMTP server offers STARTTLS (older form of the security level)"),
         ParameterSpec("smtputf8_autodetect_classes", .string, "sendmail, verify", "Mail sources for which SMTPUTF8 need is detected automatically"),
         ParameterSpec("smtputf8_enable", .bool, "${{$compatibility_level} <level {1} ? {no} : {yes}}", "Enable SMTPUTF8 support"),
-    ] }
+    ]
 
-    private static var chunk22: [ParameterSpec] { [
+    private static let chunk22: [ParameterSpec] = [
         ParameterSpec("soft_bounce", .bool, "no", "Turn permanent delivery failures into temporary ones, for testing"),
         ParameterSpec("stale_lock_time", .time(defaultUnit: "s"), "500s", min: 1, "Age after which a dotlock file is removed as stale"),
         ParameterSpec("stress", .string, "", "Set by master when the system is overloaded; do not set by hand"),
@@ -809,9 +809,9 @@ extension ParameterRegistry {
         ParameterSpec("tls_medium_cipherlist", .string, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH", "OpenSSL cipher list for the medium grade"),
         ParameterSpec("tls_null_cipherlist", .string, "eNULL:!aNULL", "OpenSSL cipher list for the null (no encryption) grade"),
         ParameterSpec("tls_preempt_cipherlist", .bool, "no", "Prefer the server's cipher order over the client's"),
-    ] }
+    ]
 
-    private static var chunk23: [ParameterSpec] { [
+    private static let chunk23: [ParameterSpec] = [
         ParameterSpec("tls_random_bytes", .int, "32", min: 1, "Random bytes the TLS manager reads from its source per reseed"),
         ParameterSpec("tls_random_exchange_name", .string, "${data_directory}/prng_exch", "File where the TLS manager saves random state"),
         ParameterSpec("tls_random_prng_update_period", .time(defaultUnit: "s"), "3600s", min: 1, "How often the TLS manager saves its random state"),
@@ -844,9 +844,9 @@ extension ParameterRegistry {
         ParameterSpec("tlsproxy_service_name", .string, "tlsproxy", "Name of the tlsproxy service in master.cf"),
         ParameterSpec("tlsproxy_tls_CAfile", .string, "$smtpd_tls_CAfile", "Counterpart of smtpd_tls_CAfile for tlsproxy in the TLS server role"),
         ParameterSpec("tlsproxy_tls_CApath", .string, "$smtpd_tls_CApath", "Counterpart of smtpd_tls_CApath for tlsproxy in the TLS server role"),
-    ] }
+    ]
 
-    private static var chunk24: [ParameterSpec] { [
+    private static let chunk24: [ParameterSpec] = [
         ParameterSpec("tlsproxy_tls_always_issue_session_ids", .bool, "$smtpd_tls_always_issue_session_ids", "Counterpart of smtpd_tls_always_issue_session_ids for tlsproxy in the TLS server role"),
         ParameterSpec("tlsproxy_tls_ask_ccert", .bool, "$smtpd_tls_ask_ccert", "Counterpart of smtpd_tls_ask_ccert for tlsproxy in the TLS server role"),
         ParameterSpec("tlsproxy_tls_ccert_verifydepth", .int, "$smtpd_tls_ccert_verifydepth", min: 0, "Counterpart of smtpd_tls_ccert_verifydepth for tlsproxy in the TLS server role"),
@@ -879,9 +879,9 @@ extension ParameterRegistry {
         ParameterSpec("undisclosed_recipients_header", .string, "", "Header added when a message has no recipient headers"),
         ParameterSpec("unknown_address_reject_code", .int, "450", min: 0, "SMTP status code for unresolvable sender or recipient domains"),
         ParameterSpec("unknown_address_tempfail_action", .string, "$reject_tempfail_action", "Action for a temporary failure in unknown-domain checks"),
-    ] }
+    ]
 
-    private static var chunk25: [ParameterSpec] { [
+    private static let chunk25: [ParameterSpec] = [
         ParameterSpec("unknown_client_reject_code", .int, "450", min: 0, "SMTP status code for clients without a valid host name"),
         ParameterSpec("unknown_helo_hostname_tempfail_action", .string, "$reject_tempfail_action", "Action for a temporary failure in HELO host name checks"),
         ParameterSpec("unknown_hostname_reject_code", .int, "450", min: 0, "SMTP status code for HELO host names without DNS records"),
@@ -914,46 +914,85 @@ extension ParameterRegistry {
         ParameterSpec("virtual_mailbox_lock", .string, "fcntl, dotlock", "Locking methods used on virtual mailbox files"),
         ParameterSpec("virtual_mailbox_maps", .string, "", "Tables giving the mailbox path per virtual recipient"),
         ParameterSpec("virtual_minimum_uid", .int, "100", min: 1, "Lowest user ID the virtual agent accepts from virtual_uid_maps"),
-    ] }
+    ]
 
-    private static var chunk26: [ParameterSpec] { [
+    private static let chunk26: [ParameterSpec] = [
         ParameterSpec("virtual_overquota_bounce", .bool, "no", origin: .posthorn, "Bounce mail for an over-quota virtual mailbox instead of deferring it"),
         ParameterSpec("virtual_transport", .string, "virtual", "Transport for destinations listed in virtual_mailbox_domains"),
         ParameterSpec("virtual_uid_maps", .string, "", "Tables giving the user ID for virtual mailbox delivery"),
-    ] }
+    ]
 
-    /// Every parameter, sorted by name: one array, built once; the chunks
-    /// are temporaries (every process keeps one copy of the table, no more).
+    /// The first name of each chunk: a lookup makes only the chunk that
+    /// can hold the name (a daemon's start-up made and joined all of them).
+    static let chunkFirstNames: [StaticString] = [
+        "2bounce_notice_recipient",
+        "always_add_missing_headers",
+        "config_directory",
+        "default_recipient_limit",
+        "enable_idna2003_compatibility",
+        "import_environment",
+        "lmtp_defer_if_no_mx_address_found",
+        "lmtp_sasl_auth_cache_name",
+        "lmtp_tls_fingerprint_digest",
+        "mail_owner",
+        "milter_connect_macros",
+        "nested_header_checks",
+        "postscreen_discard_ehlo_keywords",
+        "prepend_delivered_header",
+        "recipient_delimiter",
+        "showq_service_name",
+        "smtp_host_lookup",
+        "smtp_send_xforward_command",
+        "smtp_tls_scert_verifydepth",
+        "smtpd_enforce_tls",
+        "smtpd_proxy_options",
+        "smtpd_tls_ask_ccert",
+        "soft_bounce",
+        "tls_random_bytes",
+        "tlsproxy_tls_always_issue_session_ids",
+        "unknown_client_reject_code",
+        "virtual_overquota_bounce",
+    ]
+
+    /// Chunk `index` (each made on first use).
+    static func chunk(_ index: Int) -> [ParameterSpec] {
+        switch index {
+        case 0: return chunk00
+        case 1: return chunk01
+        case 2: return chunk02
+        case 3: return chunk03
+        case 4: return chunk04
+        case 5: return chunk05
+        case 6: return chunk06
+        case 7: return chunk07
+        case 8: return chunk08
+        case 9: return chunk09
+        case 10: return chunk10
+        case 11: return chunk11
+        case 12: return chunk12
+        case 13: return chunk13
+        case 14: return chunk14
+        case 15: return chunk15
+        case 16: return chunk16
+        case 17: return chunk17
+        case 18: return chunk18
+        case 19: return chunk19
+        case 20: return chunk20
+        case 21: return chunk21
+        case 22: return chunk22
+        case 23: return chunk23
+        case 24: return chunk24
+        case 25: return chunk25
+        case 26: return chunk26
+        default: return []
+        }
+    }
+
+    /// Every parameter, sorted by name, in one array (postconf's listings).
     static let table: [ParameterSpec] = {
         var all: [ParameterSpec] = []
         all.reserveCapacity(835)
-        all += chunk00
-        all += chunk01
-        all += chunk02
-        all += chunk03
-        all += chunk04
-        all += chunk05
-        all += chunk06
-        all += chunk07
-        all += chunk08
-        all += chunk09
-        all += chunk10
-        all += chunk11
-        all += chunk12
-        all += chunk13
-        all += chunk14
-        all += chunk15
-        all += chunk16
-        all += chunk17
-        all += chunk18
-        all += chunk19
-        all += chunk20
-        all += chunk21
-        all += chunk22
-        all += chunk23
-        all += chunk24
-        all += chunk25
-        all += chunk26
+        for index in chunkFirstNames.indices { all += chunk(index) }
         return all
     }()
 }
