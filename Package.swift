@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "ServerSkeleton", dependencies: ["Util", "Global", "CPosix"]),
         .target(name: "TLS", dependencies: ["Util", "Global", "COpenSSL"]),
         .target(name: "SASL", dependencies: ["Util"]),
-        .target(name: "DNS"),
+        .target(name: "DNS", dependencies: ["Util"]),
         .target(name: "SmtpdPolicy", dependencies: ["Util", "Global", "Tables", "DNS"]),
 
         .executableTarget(name: "master", dependencies: ["Util", "Global"]),

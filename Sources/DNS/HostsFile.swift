@@ -17,6 +17,7 @@
 // name of the first line with the address; a forward lookup matches the
 // canonical name or an alias without regard to ASCII case.
 import Glibc
+import Util
 
 public final class HostsFile: @unchecked Sendable {
     /// The system's files (one instance per process; smtpd is single-threaded).
@@ -206,20 +207,11 @@ public final class HostsFile: @unchecked Sendable {
                      seconds: st.st_mtim.tv_sec, nanoseconds: st.st_mtim.tv_nsec)
     }
 
-    /// The file's bytes (at most 4 MiB: a larger hosts file is left to glibc), or nil.
+    /// The file's bytes, or nil when it cannot be read (a hosts file over
+    /// 4 MiB is left to glibc too).
     private static func read(_ path: [CChar]) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { return out }
-            out.append(contentsOf: buffer[0..<n])
-            if out.count > 4 << 20 { return nil }
-        }
+        let name = path.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        guard let bytes = try? TextFile.readBytes(name), bytes.count <= 4 << 20 else { return nil }
+        return bytes
     }
 }

@@ -1,7 +1,7 @@
-// DecimalBytes: integers written as ASCII decimal digits straight into a
-// byte buffer, for the formatting done per message (queue file size
-// records, log statistics) where String(value) and interpolation cost an
-// allocation and a generic description call each.
+// DecimalBytes: integers (as ASCII decimal digits) and strings appended
+// straight to a byte buffer, for the formatting done per message (log
+// statistics, addresses, Stream's output) where String(value) and
+// interpolation cost an allocation and a generic description call each.
 
 extension Array where Element == UInt8 {
     /// Appends `value` in decimal ("-" first when negative).

@@ -192,11 +192,7 @@ public final class Stream {
     }
 
     public func write(_ text: String) {
-        // A contiguous copy (memcpy) where the string has one, instead of
-        // appending its UTF-8 view element by element.
-        if text.utf8.withContiguousStorageIfAvailable({ output.append(contentsOf: $0) }) == nil {
-            output.append(contentsOf: text.utf8)
-        }
+        output.appendUTF8(text)  // a contiguous copy where the string has one (DecimalBytes.swift)
     }
 
     /// False once `fd` turned out not to be a socket.

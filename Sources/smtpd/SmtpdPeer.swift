@@ -128,37 +128,29 @@ struct SmtpdPeer {
     /// that is the same text (every address but scoped IPv6 ones): glibc's
     /// getnameinfo took 2,500 instructions per call, twice per session.
     private static func numeric(_ storage: inout sockaddr_storage, _ length: socklen_t) -> (String, String)? {
-        var text = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // 64 >= INET6_ADDRSTRLEN
-        let family = Int32(storage.ss_family)
-        let direct: (String, String)? = withUnsafePointer(to: &storage) { p in
-            withUnsafeMutableBytes(of: &text) { out -> (String, String)? in
-                let buffer = out.baseAddress!.assumingMemoryBound(to: CChar.self)
-                switch family {
-                case AF_INET:
-                    // Dotted quad by hand: glibc's inet_ntop formats IPv4 with snprintf.
-                    return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                        let a = UInt32(bigEndian: sin.pointee.sin_addr.s_addr)
-                        var text: [UInt8] = []
-                        text.reserveCapacity(15)
-                        for shift in [24, 16, 8, 0] {
-                            if shift != 24 { text.append(UInt8(ascii: ".")) }
-                            text.appendDecimal(Int((a >> UInt32(shift)) & 0xff))
-                        }
-                        return (String(decoding: text, as: UTF8.self), String(UInt16(bigEndian: sin.pointee.sin_port)))
-                    }
-                case AF_INET6:
-                    return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                        guard sin6.pointee.sin6_scope_id == 0 else { return nil }
-                        var a = sin6.pointee.sin6_addr
-                        guard inet_ntop(AF_INET6, &a, buffer, socklen_t(out.count)) != nil else { return nil }
-                        return (String(cString: buffer), String(UInt16(bigEndian: sin6.pointee.sin6_port)))
-                    }
-                default:
-                    return nil
-                }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            // Dotted quad by hand: glibc's inet_ntop formats IPv4 with snprintf.
+            let sin = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            let a = UInt32(bigEndian: sin.sin_addr.s_addr)
+            var text: [UInt8] = []
+            text.reserveCapacity(15)
+            for shift: UInt32 in [24, 16, 8, 0] {
+                if shift != 24 { text.append(UInt8(ascii: ".")) }
+                text.appendDecimal(Int((a >> shift) & 0xff))
             }
+            return (String(decoding: text, as: UTF8.self), String(UInt16(bigEndian: sin.sin_port)))
+        case AF_INET6:
+            let sin6 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            var a = sin6.sin6_addr
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            if sin6.sin6_scope_id == 0, inet_ntop(AF_INET6, &a, &text, socklen_t(text.count)) != nil {
+                return (text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+                        String(UInt16(bigEndian: sin6.sin6_port)))
+            }
+        default:
+            break
         }
-        if let direct { return direct }
         var host = [CChar](unsafeUninitializedCapacity: Int(NI_MAXHOST)) { b, n in b[0] = 0; n = b.count }
         var serv = [CChar](unsafeUninitializedCapacity: Int(NI_MAXSERV)) { b, n in b[0] = 0; n = b.count }
         let rc = withUnsafePointer(to: &storage) {
