@@ -63,8 +63,8 @@ public struct AttributeList: Equatable, Sendable, CustomStringConvertible {
         var out: [UInt8] = []
         out.reserveCapacity(size)
         for (name, value) in pairs {
-            out.append(contentsOf: name.utf8); out.append(0)
-            out.append(contentsOf: value.utf8); out.append(0)
+            out.appendUTF8(name); out.append(0)
+            out.appendUTF8(value); out.append(0)
         }
         out.append(0)
         return out
@@ -104,22 +104,19 @@ public enum AttributeCodec {
         while true {
             // Strings are made from the stream's buffer in place (names and
             // short values are small strings: no allocation at all).
-            let name: (text: String, valid: Bool)
-            do {
-                name = try stream.read(until: 0, limit: 256) { bytes in
-                    (String(decoding: bytes, as: UTF8.self),
-                     bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D })
-                }
-            } catch {
+            var name: String
+            do { name = try stream.readString(until: 0, limit: 256) } catch {
                 throw error == .lineTooLong ? .tooLarge : .stream(error)
             }
-            if name.text.isEmpty { return list }
-            guard name.valid else { throw .badName(name.text) }
+            if name.isEmpty { return list }
+            guard name.withUTF8({ $0.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D } }) else {
+                throw .badName(name)
+            }
             let value: String
-            do { value = try stream.read(until: 0, limit: valueLimit) { String(decoding: $0, as: UTF8.self) } } catch {
+            do { value = try stream.readString(until: 0, limit: valueLimit) } catch {
                 throw error == .lineTooLong ? .tooLarge : .stream(error)
             }
-            list.append(name.text, value)
+            list.append(name, value)
             if list.pairs.count > countLimit { throw .tooMany }
         }
     }

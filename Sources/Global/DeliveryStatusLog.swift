@@ -4,6 +4,7 @@
 //   QID: to=<r>[, orig_to=<o>], relay=R, delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (TEXT)
 // Delays use delay_logging_resolution_limit = 2 (two significant digits).
 import Glibc
+import Util
 
 public enum DeliveryStatusLog {
     /// Wall-clock seconds since the epoch, with microseconds.
@@ -17,30 +18,45 @@ public enum DeliveryStatusLog {
     /// decimal, >= 10 s an integer; half up; trailing zeros and a bare "."
     /// dropped; negative values print 0.
     public static func formatDelay(_ seconds: Double) -> String {
+        var out: [UInt8] = []
+        appendDelay(seconds, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `formatDelay` appended to a byte buffer (the status line is made
+    /// as bytes: five delays per delivery).
+    public static func appendDelay(_ seconds: Double, to out: inout [UInt8]) {
         let x = seconds.isFinite ? max(0, seconds) : 0
         // Scale by 100/10/1 and round half up on the scaled integer.
         if x < 1 {
             let n = Int((x * 100 + 0.5 + 1e-9).rounded(.down))
-            if n >= 100 { return "1" }
-            return trimmed(n, decimals: 2)
-        }
-        if x < 10 {
+            if n >= 100 { out.append(UInt8(ascii: "1")); return }
+            appendTrimmed(n, decimals: 2, to: &out)
+        } else if x < 10 {
             let n = Int((x * 10 + 0.5 + 1e-9).rounded(.down))
-            if n >= 100 { return "10" }
-            return trimmed(n, decimals: 1)
+            if n >= 100 { out.appendDecimal(10); return }
+            appendTrimmed(n, decimals: 1, to: &out)
+        } else {
+            out.appendDecimal(Int((x + 0.5).rounded(.down)))
         }
-        return String(Int((x + 0.5).rounded(.down)))
     }
 
-    private static func trimmed(_ scaled: Int, decimals: Int) -> String {
-        if scaled == 0 { return "0" }
+    /// `scaled` / 10^decimals with the fraction's trailing zeros (and a
+    /// bare ".") dropped.
+    private static func appendTrimmed(_ scaled: Int, decimals: Int, to out: inout [UInt8]) {
         var divisor = 1
         for _ in 0..<decimals { divisor *= 10 }
-        let whole = scaled / divisor
-        var fraction = String(scaled % divisor)
-        while fraction.count < decimals { fraction = "0" + fraction }
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return fraction.isEmpty ? String(whole) : "\(whole).\(fraction)"
+        out.appendDecimal(scaled / divisor)
+        var fraction = scaled % divisor
+        guard fraction != 0 else { return }
+        var digits = decimals
+        while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+        out.append(UInt8(ascii: "."))
+        // Leading zeros up to the remaining width.
+        var width = 1, rest = fraction / 10
+        while rest > 0 { width += 1; rest /= 10 }
+        for _ in width..<digits { out.append(UInt8(ascii: "0")) }
+        out.appendDecimal(fraction)
     }
 
     /// The four-part delays: arrival -> active, active -> handoff to the
@@ -62,17 +78,36 @@ public enum DeliveryStatusLog {
 
         public var delay: String { formatDelay(done - arrival) }
         public var delays: String {
-            [active - arrival, handoff - active, connected - handoff, done - connected].map(formatDelay).joined(separator: "/")
+            var out: [UInt8] = []
+            appendDelays(to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+
+        /// `delays` appended to a byte buffer.
+        func appendDelays(to out: inout [UInt8]) {
+            appendDelay(active - arrival, to: &out); out.append(UInt8(ascii: "/"))
+            appendDelay(handoff - active, to: &out); out.append(UInt8(ascii: "/"))
+            appendDelay(connected - handoff, to: &out); out.append(UInt8(ascii: "/"))
+            appendDelay(done - connected, to: &out)
         }
     }
 
-    /// The text after `QID: `.
+    /// The text after `QID: ` (made as bytes: one per delivered recipient).
     public static func line(queueID: String, recipient: String, original: String?, relay: String,
                             times: Times, dsn: String, status: String, text: String) -> String {
-        var s = "\(queueID): to=<\(recipient)>"
-        if let o = original, !o.isEmpty, o != recipient, o.lowercased() != recipient.lowercased() { s += ", orig_to=<\(o)>" }
-        s += ", relay=\(relay), delay=\(times.delay), delays=\(times.delays), dsn=\(dsn), status=\(status) (\(text))"
-        return s
+        var s: [UInt8] = []
+        s.reserveCapacity(120 + recipient.utf8.count + relay.utf8.count + text.utf8.count)
+        s.appendUTF8(queueID); s.appendUTF8(": to=<"); s.appendUTF8(recipient); s.append(UInt8(ascii: ">"))
+        if let o = original, !o.isEmpty, o != recipient, o.lowercased() != recipient.lowercased() {
+            s.appendUTF8(", orig_to=<"); s.appendUTF8(o); s.append(UInt8(ascii: ">"))
+        }
+        s.appendUTF8(", relay="); s.appendUTF8(relay)
+        s.appendUTF8(", delay="); appendDelay(times.done - times.arrival, to: &s)
+        s.appendUTF8(", delays="); times.appendDelays(to: &s)
+        s.appendUTF8(", dsn="); s.appendUTF8(dsn)
+        s.appendUTF8(", status="); s.appendUTF8(status)
+        s.appendUTF8(" ("); s.appendUTF8(text); s.append(UInt8(ascii: ")"))
+        return String(decoding: s, as: UTF8.self)
     }
 
     /// Logs the line (info).

@@ -174,7 +174,7 @@ public final class QueueFileWriter {
         let at = noteRecord(type.rawValue)
         pending.append(type.rawValue)
         QueueRecordLength.append(text.utf8.count, to: &pending)
-        pending.append(contentsOf: text.utf8)
+        pending.appendUTF8(text)
         if pending.count >= 65536 { try flush() }
         return at
     }
@@ -185,9 +185,9 @@ public final class QueueFileWriter {
         let at = noteRecord(QueueRecordType.attribute.rawValue)
         pending.append(QueueRecordType.attribute.rawValue)
         QueueRecordLength.append(name.utf8.count + 1 + value.utf8.count, to: &pending)
-        pending.append(contentsOf: name.utf8)
+        pending.appendUTF8(name)
         pending.append(0x3D)
-        pending.append(contentsOf: value.utf8)
+        pending.appendUTF8(value)
         if pending.count >= 65536 { try flush() }
         return at
     }
@@ -446,10 +446,14 @@ public struct QueueAttribute: Sendable, Equatable {
     /// The same from text (no byte copy: cleanup splits every envelope
     /// attribute smtpd sends this way).
     public init?(text: String) {
-        let u = text.utf8
-        guard let eq = u.firstIndex(of: UInt8(ascii: "=")), eq != u.startIndex else { return nil }
-        self.name = String(text[..<eq])
-        self.value = String(text[u.index(after: eq)...])
+        var text = text
+        guard let (name, value) = text.withUTF8({ u -> (String, String)? in
+            guard let eq = u.firstIndex(of: UInt8(ascii: "=")), eq > 0 else { return nil }
+            return (String(decoding: UnsafeBufferPointer(rebasing: u[..<eq]), as: UTF8.self),
+                    String(decoding: UnsafeBufferPointer(rebasing: u[(eq + 1)...]), as: UTF8.self))
+        }) else { return nil }
+        self.name = name
+        self.value = value
     }
 }
 
@@ -498,20 +502,20 @@ public enum QueueFile {
         var attributeCount = 0
         var jumps = 0
         while true {
-            let record: QueueRecord?
-            do { record = try reader.next() } catch { throw .record(error) }
-            guard let record else { throw .corrupt("message rejected: missing end record") }
-            let type = record.type
+            let next: (type: UInt8, offset: Int, payload: Range<Int>)?
+            do { next = try reader.nextRange() } catch { throw .record(error) }
+            guard let (type, offset, range) = next else { throw .corrupt("message rejected: missing end record") }
             guard segment.allows(type) else {
-                throw .corrupt("unexpected record type \(type) in \(segment) segment at offset \(record.offset)")
+                throw .corrupt("unexpected record type \(type) in \(segment) segment at offset \(offset)")
             }
             let kind = QueueRecordType(rawValue: type)!
-            // The payload as text only where a record is kept as text (most
-            // records of a queue file are attributes, split from the bytes).
-            var text: String { record.text }
+            // Payloads are read where they lie in `bytes`: only the records
+            // kept as bytes (content) are copied, the rest become text.
+            var text: String { Self.text(bytes, range) }
+            var payload: [UInt8] { Array(bytes[range]) }
             switch kind {
             case .pointer:
-                guard let target = Self.decimal(record.payload) else {
+                guard let target = Self.decimal(payload) else {
                     throw .corrupt("malformed pointer record value: \(text)")
                 }
                 if target != 0 {
@@ -529,14 +533,19 @@ public enum QueueFile {
                 let extracted = segment == .extracted
                 switch kind {
                 case .size:
-                    guard !extracted, record.offset == 0, let size = QueueSizeRecord(payload: record.payload) else {
+                    guard !extracted, offset == 0, let size = QueueSizeRecord(payload: payload) else {
                         throw .corrupt("invalid size record: \(text)")
                     }
                     message.size = size
                 case .time:
-                    let parts = text.split(separator: " ")
-                    message.arrivalSeconds = parts.first.flatMap { Int($0) }
-                    message.arrivalMicroseconds = parts.count > 1 ? Int(parts[1]) : nil
+                    if let (seconds, microseconds) = Self.arrivalTime(bytes, range) {
+                        message.arrivalSeconds = seconds
+                        message.arrivalMicroseconds = microseconds
+                    } else {
+                        let parts = text.split(separator: " ")
+                        message.arrivalSeconds = parts.first.flatMap { Int($0) }
+                        message.arrivalMicroseconds = parts.count > 1 ? Int(parts[1]) : nil
+                    }
                 case .warningTime:
                     message.warningTime = Int(text.trimmingCharacters(in: " "))
                 case .fullName: message.fullName = text
@@ -552,27 +561,33 @@ public enum QueueFile {
                 case .recipient, .done, .canceled:
                     let state: QueueRecipient.State = kind == .recipient ? .pending : (kind == .done ? .done : .canceled)
                     let r = QueueRecipient(address: text, original: pendingOriginal, dsnOriginalRecipient: pendingOrcpt,
-                                           notifyFlags: pendingNotify, state: state, offset: record.offset)
+                                           notifyFlags: pendingNotify, state: state, offset: offset)
                     if extracted { message.extractedRecipients.append(r) } else { message.recipients.append(r) }
                     pendingNotify = nil; pendingOrcpt = nil; pendingOriginal = nil
                 case .attribute:
-                    guard let attr = QueueAttribute(payload: record.payload) else {
+                    guard let eq = bytes[range].firstIndex(of: UInt8(ascii: "=")), eq > range.lowerBound else {
                         throw .corrupt("malformed attribute: \(text)")
                     }
-                    switch attr.name {
+                    let name = range.lowerBound..<eq, value = (eq + 1)..<range.upperBound
                     // Per-recipient DSN attributes do not count towards the
                     // limit (a message may have any number of recipients).
-                    case "notify_flags": pendingNotify = Int(attr.value)
-                    case "dsn_orig_rcpt": pendingOrcpt = attr.value
-                    default:
+                    if Self.bytes(bytes, name, equal: "notify_flags") {
+                        pendingNotify = Int(Self.text(bytes, value))
+                    } else if Self.bytes(bytes, name, equal: "dsn_orig_rcpt") {
+                        pendingOrcpt = Self.text(bytes, value)
+                    } else {
                         attributeCount += 1
                         if attributeCount > attributeLimit { throw .corrupt("message rejected: too many attributes") }
-                        if attr.name == "create_time" {
-                            message.createTime = Int(attr.value)
-                        } else if extracted {
-                            message.extractedAttributes.append(attr)
+                        if Self.bytes(bytes, name, equal: "create_time") {
+                            message.createTime = Int(Self.text(bytes, value))
                         } else {
-                            message.attributes.append(attr)
+                            let attr = QueueAttribute(Self.text(bytes, name), Self.text(bytes, value))
+                            if extracted {
+                                message.extractedAttributes.append(attr)
+                            } else {
+                                if message.attributes.isEmpty { message.attributes.reserveCapacity(24) }
+                                message.attributes.append(attr)
+                            }
                         }
                     }
                 case .message:
@@ -594,12 +609,49 @@ public enum QueueFile {
             case .content:
                 if kind == .extracted {
                     segment = .extracted
-                    message.extractedOffset = record.offset
+                    message.extractedOffset = offset
                 } else {
-                    message.content.append(record)
+                    message.content.append(QueueRecord(typeByte: type, payload: payload, offset: offset))
                 }
             }
         }
+    }
+
+    /// `bytes[range]` as text (invalid UTF-8 repaired, as everywhere).
+    @inline(__always)
+    static func text(_ bytes: [UInt8], _ range: Range<Int>) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    /// Whether `bytes[range]` spells `name` (ASCII).
+    @inline(__always)
+    static func bytes(_ bytes: [UInt8], _ range: Range<Int>, equal name: StaticString) -> Bool {
+        guard range.count == name.utf8CodeUnitCount else { return false }
+        let p = name.utf8Start
+        var i = 0
+        for b in bytes[range] {
+            guard b == p[i] else { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// A `T` record's "seconds microseconds" when it is exactly two runs
+    /// of at most 18 digits around one space (as every writer makes it);
+    /// nil for anything else, which the general path reads.
+    static func arrivalTime(_ bytes: [UInt8], _ range: Range<Int>) -> (Int, Int)? {
+        var values = (0, 0), digits = 0, field = 0
+        for b in bytes[range] {
+            if b == 0x20 {
+                guard field == 0, digits > 0 else { return nil }
+                field = 1; digits = 0
+                continue
+            }
+            guard b >= 0x30 && b <= 0x39, digits < 18 else { return nil }
+            digits += 1
+            if field == 0 { values.0 = values.0 * 10 + Int(b - 0x30) } else { values.1 = values.1 * 10 + Int(b - 0x30) }
+        }
+        return field == 1 && digits > 0 ? values : nil
     }
 
     /// Marks the recipient whose `R` record is at `offset` as done: writes

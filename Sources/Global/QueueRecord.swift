@@ -240,6 +240,13 @@ public struct QueueRecordReader: Sendable {
 
     /// The next record, or nil at a clean end of data.
     public mutating func next() throws(QueueRecordError) -> QueueRecord? {
+        guard let (type, start, payload) = try nextRange() else { return nil }
+        return QueueRecord(typeByte: type, payload: Array(bytes[payload]), offset: start)
+    }
+
+    /// The next record as its type, its offset and where its payload lies
+    /// in `bytes` (no copy), or nil at a clean end of data.
+    public mutating func nextRange() throws(QueueRecordError) -> (type: UInt8, offset: Int, payload: Range<Int>)? {
         guard offset < bytes.count else { return nil }
         let start = offset
         let type = bytes[start]
@@ -251,7 +258,7 @@ public struct QueueRecordReader: Sendable {
             let dataStart = start + 1 + used
             guard bytes.count - dataStart >= length else { throw .truncatedData(type: type, length: length) }
             offset = dataStart + length
-            return QueueRecord(typeByte: type, payload: Array(bytes[dataStart..<dataStart + length]), offset: start)
+            return (type, start, dataStart..<dataStart + length)
         }
     }
 }

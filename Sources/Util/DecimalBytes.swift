@@ -29,10 +29,10 @@ extension Array where Element == UInt8 {
         }
     }
 
-    /// Appends the ASCII bytes of `text` (a contiguous copy when possible).
+    /// Appends the UTF-8 bytes of `text` with one copy (small strings,
+    /// which have no contiguous storage of their own, from the stack).
     public mutating func appendUTF8(_ text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
-            append(contentsOf: text.utf8)
-        }
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
     }
 }

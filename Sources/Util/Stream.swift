@@ -18,7 +18,13 @@ public final class Stream {
     public var timeout: Int32
     private var input: [UInt8] = []
     private var inputStart = 0
-    private var output: [UInt8] = []
+    /// Bytes written and not yet flushed: raw memory, so that each write
+    /// is a capacity check and a copy (an array's generic append costs
+    /// about a hundred instructions per call, and protocol encoders write
+    /// a name, a NUL, a value and a NUL per attribute).
+    private var output: UnsafeMutablePointer<UInt8>?
+    private var outputCount = 0
+    private var outputCapacity = 0
 
     /// Where read(2) puts bytes before they join `input` (one allocation
     /// per stream, not one per read; made at the first read, so a stream
@@ -37,7 +43,10 @@ public final class Stream {
         self.timeout = timeout
     }
 
-    deinit { scratchStorage?.deallocate() }
+    deinit {
+        scratchStorage?.deallocate()
+        output?.deallocate()
+    }
 
     /// Waits until `fd` is ready for `events`, within the timeout.
     private func wait(_ events: Int16) throws(StreamError) {
@@ -162,6 +171,25 @@ public final class Stream {
         }
     }
 
+    /// As `read(until:limit:)`, the bytes made into text in place
+    /// (invalid UTF-8 repaired): no array and no generic call, for the
+    /// attribute lists every request and reply is made of.
+    public func readString(until delimiter: UInt8, limit: Int = 1 << 20) throws(StreamError) -> String {
+        var scanned = 0
+        while true {
+            if let i = find(delimiter, from: inputStart + scanned) {
+                let start = inputStart
+                inputStart = i + 1
+                return input.withUnsafeBufferPointer {
+                    String(decoding: UnsafeBufferPointer(rebasing: $0[start..<i]), as: UTF8.self)
+                }
+            }
+            scanned = input.count - inputStart
+            if scanned > limit { throw .lineTooLong }
+            try fill()
+        }
+    }
+
     /// As `read(until:limit:)`, but hands the bytes (without the
     /// delimiter) to `body` in place instead of copying them into an array.
     public func read<R>(until delimiter: UInt8, limit: Int = 1 << 20,
@@ -179,20 +207,46 @@ public final class Stream {
         }
     }
 
+    /// Room for `count` more bytes at the end of the output buffer.
+    @inline(__always)
+    private func outputSpace(_ count: Int) -> UnsafeMutablePointer<UInt8> {
+        if outputCapacity - outputCount < count { growOutput(count) }
+        return output.unsafelyUnwrapped + outputCount
+    }
+
+    private func growOutput(_ count: Int) {
+        let capacity = Swift.max(outputCount + count, outputCapacity * 2, 512)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        if let output {
+            grown.initialize(from: output, count: outputCount)
+            output.deallocate()
+        }
+        output = grown
+        outputCapacity = capacity
+    }
+
+    private func write(raw bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        UnsafeMutableRawPointer(outputSpace(bytes.count)).copyMemory(from: base, byteCount: bytes.count)
+        outputCount += bytes.count
+    }
+
     public func write(_ bytes: [UInt8]) {
-        output.append(contentsOf: bytes)
+        bytes.withUnsafeBytes { write(raw: $0) }
     }
 
     public func write(_ bytes: ArraySlice<UInt8>) {
-        output.append(contentsOf: bytes)
+        bytes.withUnsafeBytes { write(raw: $0) }
     }
 
     public func write(byte: UInt8) {
-        output.append(byte)
+        outputSpace(1).pointee = byte
+        outputCount += 1
     }
 
     public func write(_ text: String) {
-        output.appendUTF8(text)  // a contiguous copy where the string has one (DecimalBytes.swift)
+        var text = text  // small strings have no storage: withUTF8 gives a stack copy
+        text.withUTF8 { write(raw: UnsafeRawBufferPointer($0)) }
     }
 
     /// False once `fd` turned out not to be a socket.
@@ -203,15 +257,14 @@ public final class Stream {
     /// buffer is full; other descriptors are polled first.
     public func flush() throws(StreamError) {
         var offset = 0
-        defer { output.removeAll(keepingCapacity: true) }
+        defer { outputCount = 0 }
         var mustWait = false
-        while offset < output.count {
+        while offset < outputCount {
             let direct = timeout > 0 && isSocket
             if mustWait || !direct { try wait(Int16(POLLOUT)) }
-            let n = output.withUnsafeBytes {
-                direct ? Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-                       : Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset)
-            }
+            let start = output.unsafelyUnwrapped + offset, count = outputCount - offset
+            let n = direct ? Glibc.send(fd, start, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                           : Glibc.write(fd, start, count)
             if n > 0 { offset += n; mustWait = false; continue }
             if n < 0 && direct && errno == ENOTSOCK { isSocket = false; continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { mustWait = true; continue }

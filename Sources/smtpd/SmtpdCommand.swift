@@ -18,23 +18,28 @@ enum SmtpdCommand {
     /// scan is over bytes, as Postfix's (and a Character scan would see
     /// "\r\n" as one non-space character).
     static func split(_ line: String) -> (verb: String, rest: Substring) {
-        let bytes = line.utf8
-        var i = bytes.startIndex
-        while i < bytes.endIndex && isSpaceByte(bytes[i]) { i = bytes.index(after: i) }
-        var j = i
-        while j < bytes.endIndex && !isSpaceByte(bytes[j]) { j = bytes.index(after: j) }
-        // ASCII case only: Postfix matches command names byte by byte
-        // without regard to ASCII case ("rſet" is not RSET).
-        let verb = asciiUppercase(line[i..<j])
-        var k = j
-        while k < bytes.endIndex && isSpaceByte(bytes[k]) { k = bytes.index(after: k) }
-        return (verb, line[k...])
-    }
-
-    /// ASCII letters in upper case, other characters kept.
-    static func asciiUppercase(_ text: Substring) -> String {
-        guard text.utf8.contains(where: { $0 >= 0x61 && $0 <= 0x7A }) else { return String(text) }
-        return String(decoding: text.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+        var line = line
+        // Offsets in the contiguous bytes (UTF8View index walking is generic).
+        let (verb, restStart) = line.withUTF8 { b -> (String, Int) in
+            var i = 0
+            while i < b.count && isSpaceByte(b[i]) { i += 1 }
+            var j = i
+            while j < b.count && !isSpaceByte(b[j]) { j += 1 }
+            var k = j
+            while k < b.count && isSpaceByte(b[k]) { k += 1 }
+            // ASCII case only: Postfix matches command names byte by byte
+            // without regard to ASCII case ("rſet" is not RSET).
+            let verb = String(unsafeUninitializedCapacity: j - i) { out in
+                for n in i..<j {
+                    let c = b[n]
+                    out[n - i] = c >= 0x61 && c <= 0x7A ? c - 0x20 : c
+                }
+                return j - i
+            }
+            return (verb, k)
+        }
+        let u = line.utf8
+        return (verb, line[u.index(u.startIndex, offsetBy: restStart)...])
     }
 
     /// Strict UTF-8 (no overlong forms, surrogates or code points above

@@ -914,21 +914,37 @@ final class SmtpdSession {
                    verp: verpDelimiters)
         let writer = MessageWriter(file: file, lineLimit: settings.lineLimit, sizeLimit: settings.messageSizeLimit)
         for header in actions.prepend { writer.line(Array(header.utf8)) }
-        for line in receivedHeader(queueID: file.queueID) { writer.line(Array(line.utf8)) }
+        for line in receivedHeader(queueID: file.queueID) { writer.line(line) }
         return writer
     }
 
-    /// Postfix's Received: header lines.
-    func receivedHeader(queueID: String) -> [String] {
+    /// Postfix's Received: header lines (made as bytes: they go straight
+    /// into the queue file).
+    func receivedHeader(queueID: String) -> [[UInt8]] {
         let date = MailDate.format(arrival.0 > 0 ? arrival.0 : now().0)
-        var lines = ["Received: from \(helo ?? peer.name) (\(peer.name) [\(peer.rfcAddress)])"] + receivedSecurityLines
-        let proto = receivedProtocol
+        var lines: [[UInt8]] = []
+        lines.reserveCapacity(4)
+        var line: [UInt8] = []
+        line.reserveCapacity(128)
+        line.appendUTF8("Received: from "); line.appendUTF8(helo ?? peer.name)
+        line.appendUTF8(" ("); line.appendUTF8(peer.name); line.appendUTF8(" [")
+        line.appendUTF8(peer.rfcAddress); line.appendUTF8("])")
+        lines.append(line)
+        for security in receivedSecurityLines { lines.append(Array(security.utf8)) }
+        line.removeAll(keepingCapacity: true)
+        line.appendUTF8("\tby "); line.appendUTF8(settings.myhostname)
+        line.appendUTF8(" ("); line.appendUTF8(settings.mailName); line.appendUTF8(") with ")
+        line.appendUTF8(receivedProtocol); line.appendUTF8(" id "); line.appendUTF8(queueID)
         if recipients.count == 1 {
-            lines.append("\tby \(settings.myhostname) (\(settings.mailName)) with \(proto) id \(queueID)")
-            lines.append("\tfor <\(SmtpdSession.quoteLocal(recipients[0].address))>; \(date)")
+            lines.append(line)
+            line.removeAll(keepingCapacity: true)
+            line.appendUTF8("\tfor <"); line.appendUTF8(SmtpdSession.quoteLocal(recipients[0].address))
+            line.appendUTF8(">; "); line.appendUTF8(date)
+            lines.append(line)
         } else {
-            lines.append("\tby \(settings.myhostname) (\(settings.mailName)) with \(proto) id \(queueID);")
-            lines.append("\t\(date)")
+            line.append(UInt8(ascii: ";"))
+            lines.append(line)
+            lines.append(Array(("\t" + date).utf8))
         }
         return lines
     }
