@@ -71,6 +71,40 @@ public struct AttributeList: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Where a request's attributes go as they are named: an `AttributeList`
+/// (tests, logs) or straight into the wire form (`AttributeWireWriter`),
+/// so that each request's fields are listed once.
+public protocol AttributeSink {
+    mutating func append(_ name: String, _ value: String)
+    mutating func append(_ name: String, _ value: Int)
+}
+
+extension AttributeList: AttributeSink {}
+
+/// The wire form written as attributes are named: no list of strings in
+/// between (qmgr sends one request per delivery).
+public struct AttributeWireWriter: AttributeSink {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+
+    public mutating func append(_ name: String, _ value: String) {
+        bytes.appendUTF8(name); bytes.append(0)
+        bytes.appendUTF8(value); bytes.append(0)
+    }
+
+    public mutating func append(_ name: String, _ value: Int) {
+        bytes.appendUTF8(name); bytes.append(0)
+        bytes.appendDecimal(value); bytes.append(0)
+    }
+
+    /// The list's bytes with its terminating NUL.
+    public mutating func finish() -> [UInt8] {
+        bytes.append(0)
+        return bytes
+    }
+}
+
 public enum AttributeError: Error, Equatable, Sendable, CustomStringConvertible {
     case missing(String)
     case malformed(String, String)
@@ -124,6 +158,12 @@ public enum AttributeCodec {
     /// Writes and flushes one list.
     public static func write(_ list: AttributeList, to stream: Stream) throws(AttributeError) {
         stream.write(list.encoded())
+        do { try stream.flush() } catch { throw .stream(error) }
+    }
+
+    /// Writes and flushes a list already in wire form (`AttributeWireWriter`).
+    public static func write(wire: [UInt8], to stream: Stream) throws(AttributeError) {
+        stream.write(wire)
         do { try stream.flush() } catch { throw .stream(error) }
     }
 

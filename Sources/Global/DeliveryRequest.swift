@@ -95,6 +95,18 @@ public struct DeliveryRequest: Sendable, Equatable {
 
     public func encoded() -> AttributeList {
         var list = AttributeList()
+        encode(into: &list)
+        return list
+    }
+
+    /// The wire form of `encoded()`, written directly.
+    public func wireBytes() -> [UInt8] {
+        var writer = AttributeWireWriter(capacity: 384 + 96 * recipients.count)
+        encode(into: &writer)
+        return writer.finish()
+    }
+
+    private func encode<Sink: AttributeSink>(into list: inout Sink) {
         list.append("flags", 0)
         list.append("queue_name", queueName)
         list.append("queue_id", queueID)
@@ -114,7 +126,6 @@ public struct DeliveryRequest: Sendable, Equatable {
             list.append("dsn_orig_rcpt", r.dsnOriginalRecipient)
             list.append("notify_flags", r.notifyFlags)
         }
-        return list
     }
 
     /// Decodes a request strictly: every field present, the recipient

@@ -65,21 +65,35 @@ public enum QueueID {
     /// The path of `id` in `queue`, relative to the queue directory
     /// ("deferred/2/2A908F78165", "incoming/2A908F78165").
     public static func relativePath(queue: String, id: String, hashedQueues: Set<String>, depth: Int) -> String {
-        guard hashedQueues.contains(queue) else { return queue + "/" + id }
+        // A few names (two by default): compared in turn, not hashed.
+        let hashed = hashedQueues.count <= 4 ? hashedQueues.contains { $0 == queue } : hashedQueues.contains(queue)
+        guard hashed, depth > 0 else { return path(queue, id, hashCharacters: 0) }
         // The short form's hash characters are its first ones; the long
         // form's come from its encoded microseconds (hashDirectories).
-        if depth > 0 && id.utf8.count >= depth && id.utf8.prefix(depth).allSatisfy({ $0 < 0x80 }) && longSeparator(id) == nil {
-            var path = queue
-            path.reserveCapacity(queue.utf8.count + 2 * depth + id.utf8.count + 1)
-            for byte in id.utf8.prefix(depth) {
-                path += "/"
-                path.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-            path += "/"
-            path += id
-            return path
+        if id.utf8.count >= depth && id.utf8.prefix(depth).allSatisfy({ $0 < 0x80 }) && longSeparator(id) == nil {
+            return path(queue, id, hashCharacters: depth)
         }
         return ([queue] + hashDirectories(id, depth: depth) + [id]).joined(separator: "/")
+    }
+
+    /// "queue/id", with the first `hashCharacters` (ASCII) characters of
+    /// `id` as directories in between ("deferred/2/2A908F78165"): written
+    /// into the new string's storage at once (qmgr makes several paths per
+    /// message).
+    private static func path(_ queue: String, _ id: String, hashCharacters: Int) -> String {
+        var queue = queue, id = id
+        return queue.withUTF8 { q in
+            id.withUTF8 { i in
+                String(unsafeUninitializedCapacity: q.count + 2 * hashCharacters + 1 + i.count) { out in
+                    var n = 0
+                    for b in q { out[n] = b; n += 1 }
+                    for k in 0..<hashCharacters { out[n] = 0x2F; out[n + 1] = i[k]; n += 2 }
+                    out[n] = 0x2F; n += 1
+                    for b in i { out[n] = b; n += 1 }
+                    return n
+                }
+            }
+        }
     }
 
     /// Parses `hash_queue_names` (comma or white space separated).

@@ -16,16 +16,16 @@ extension Array where Element == UInt8 {
     }
 
     private mutating func appendDecimal(magnitude value: UInt) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt.max has 20 digits
-        var count = 0
+        // Most values are small (ports, octets, counts): digits appended
+        // from the highest power of ten down, no scratch buffer.
+        var divisor: UInt = 1
+        while value / divisor >= 10 { divisor &*= 10 }
         var rest = value
-        Swift.withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[23 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            } while rest > 0
-            append(contentsOf: buffer[(24 - count)...])
+        while true {
+            append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            if divisor == 1 { return }
+            divisor /= 10
         }
     }
 

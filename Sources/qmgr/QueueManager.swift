@@ -344,7 +344,13 @@ final class QueueManager {
         parsed.content = []
         let active = ActiveMessage(id: id, message: parsed, mode: mode, activeTime: DeliveryStatusLog.now(), flushAll: flushAll)
         let size = parsed.size.map { $0.contentLength > 0 ? $0.contentLength : $0.contentSize } ?? 0
-        MailLog.info("\(id): from=<\(active.sender)>, size=\(size), nrcpt=\(parsed.size?.recipientCount ?? 0) (queue active)")
+        var line: [UInt8] = []  // as bytes: one line per message
+        line.reserveCapacity(80 + id.utf8.count + active.sender.utf8.count)
+        line.appendUTF8(id); line.appendUTF8(": from=<"); line.appendUTF8(active.sender)
+        line.appendUTF8(">, size="); line.appendDecimal(size)
+        line.appendUTF8(", nrcpt="); line.appendDecimal(parsed.size?.recipientCount ?? 0)
+        line.appendUTF8(" (queue active)")
+        MailLog.info(String(decoding: line, as: UTF8.self))
         messages[id] = active
         active.cursor = cursor
         if cursor != nil { refillWaiting.append(id) }
@@ -558,7 +564,7 @@ final class QueueManager {
             return
         }
         let stream = Stream(fd: fd, timeout: Int32(max(1, settings.ipcTimeout)))
-        do { try AttributeCodec.write(request.encoded(), to: stream) } catch {
+        do { try AttributeCodec.write(wire: request.wireBytes(), to: stream) } catch {
             MailLog.warning("write to transport private/\(job.transport): \(error)")
             stream.close()
             ended(job, destination: destination, outcome: unavailable, unanswered: job.recipients)

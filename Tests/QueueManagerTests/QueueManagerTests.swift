@@ -89,6 +89,8 @@ final class QueueManagerTests: XCTestCase {
                                                    DeliveryRecipient(original: "", address: "b@x", offset: 731)])
         let decoded = try DeliveryRequest.decode(request.encoded())
         XCTAssertEqual(decoded.recipients, request.recipients)
+        // The wire form qmgr sends is the list's, byte for byte.
+        XCTAssertEqual(request.wireBytes(), request.encoded().encoded())
         XCTAssertEqual(decoded.queueID, "2A908F78165")
         XCTAssertEqual(decoded.arrivalTime, request.arrivalTime, accuracy: 1e-5)
         var broken = AttributeList(request.encoded().pairs.filter { $0.name != "rcpt_offset" }.map { ($0.name, $0.value) })
