@@ -123,24 +123,22 @@ public enum MailLog {
 
     /// The text after `PROG[PID]: `, sanitized and cut to the limit.
     static func body(_ severity: Severity, _ text: String) -> String {
-        let whole = severity.tag + text
-        if whole.utf8.count <= lineLimit && !hasControlCharacter(whole) { return whole }
-        var bytes = Array(whole.utf8)
-        if bytes.count > lineLimit { bytes = Array(bytes[0..<lineLimit]) }
-        for i in bytes.indices where bytes[i] < 0x20 || bytes[i] == 0x7F { bytes[i] = UInt8(ascii: "?") }
+        var bytes: [UInt8] = []
+        appendBody(severity, text, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// True when `text` holds a control character (below 0x20, or DEL):
-    /// one pass over the contiguous bytes of a native string.
-    static func hasControlCharacter(_ text: String) -> Bool {
-        func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-            for b in bytes where b < 0x20 || b == 0x7F { return true }
-            return false
+    /// Appends the severity tag and `text`, cut at `lineLimit` bytes, with
+    /// control characters as "?" (a character cut in two is repaired when
+    /// the bytes become text).
+    private static func appendBody(_ severity: Severity, _ text: String, to line: inout [UInt8]) {
+        let start = line.count
+        line.appendUTF8(severity.tag)
+        line.appendUTF8(text)
+        if line.count - start > lineLimit { line.removeLast(line.count - start - lineLimit) }
+        line.withUnsafeMutableBufferPointer { b in
+            for i in start..<b.count where b[i] < 0x20 || b[i] == 0x7F { b[i] = UInt8(ascii: "?") }
         }
-        if let found = text.utf8.withContiguousStorageIfAvailable(scan) { return found }
-        var copy = text
-        return copy.withUTF8(scan)
     }
 
     /// This process's ID, asked once: Posthorn never forks without exec
@@ -154,20 +152,11 @@ public enum MailLog {
         }
         // Made as bytes (String appends cost a few hundred instructions
         // each; every process logs a few lines per message).
-        let tag = severity.tag
         var line: [UInt8] = []
-        line.reserveCapacity(24 + linePrefix.text.utf8.count + tag.utf8.count + text.utf8.count)
+        line.reserveCapacity(32 + linePrefix.text.utf8.count + text.utf8.count)
         line.appendUTF8(timestamp())
         line.appendUTF8(linePrefix.text)
-        let start = line.count
-        line.appendUTF8(tag)
-        line.appendUTF8(text)
-        // As `body`: cut at the limit, control characters as "?" (a
-        // character cut in two is repaired below, as there).
-        if line.count - start > lineLimit { line.removeLast(line.count - start - lineLimit) }
-        line.withUnsafeMutableBufferPointer { b in
-            for i in start..<b.count where b[i] < 0x20 || b[i] == 0x7F { b[i] = UInt8(ascii: "?") }
-        }
+        appendBody(severity, text, to: &line)
         line.append(UInt8(ascii: "\n"))
         return String(decoding: line, as: UTF8.self)
     }

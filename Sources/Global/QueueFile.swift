@@ -538,7 +538,9 @@ public enum QueueFile {
                     }
                     message.size = size
                 case .time:
-                    if let (seconds, microseconds) = Self.arrivalTime(bytes, range) {
+                    if let (seconds, microseconds) = bytes.withUnsafeBufferPointer({
+                        Self.arrivalTime(UnsafeBufferPointer(rebasing: $0[range]))
+                    }) {
                         message.arrivalSeconds = seconds
                         message.arrivalMicroseconds = microseconds
                     } else {
@@ -639,9 +641,9 @@ public enum QueueFile {
     /// A `T` record's "seconds microseconds" when it is exactly two runs
     /// of at most 18 digits around one space (as every writer makes it);
     /// nil for anything else, which the general path reads.
-    static func arrivalTime(_ bytes: [UInt8], _ range: Range<Int>) -> (Int, Int)? {
+    static func arrivalTime(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
         var values = (0, 0), digits = 0, field = 0
-        for b in bytes[range] {
+        for b in bytes {
             if b == 0x20 {
                 guard field == 0, digits > 0 else { return nil }
                 field = 1; digits = 0
@@ -652,6 +654,13 @@ public enum QueueFile {
             if field == 0 { values.0 = values.0 * 10 + Int(b - 0x30) } else { values.1 = values.1 * 10 + Int(b - 0x30) }
         }
         return field == 1 && digits > 0 ? values : nil
+    }
+
+    /// The same for text (cleanup's `arrival_time` attribute, written
+    /// the same way by smtpd and pickup).
+    public static func arrivalTime(text: String) -> (Int, Int)? {
+        var text = text
+        return text.withUTF8 { arrivalTime($0) }
     }
 
     /// Marks the recipient whose `R` record is at `offset` as done: writes

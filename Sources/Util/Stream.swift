@@ -175,19 +175,9 @@ public final class Stream {
     /// (invalid UTF-8 repaired): no array and no generic call, for the
     /// attribute lists every request and reply is made of.
     public func readString(until delimiter: UInt8, limit: Int = 1 << 20) throws(StreamError) -> String {
-        var scanned = 0
-        while true {
-            if let i = find(delimiter, from: inputStart + scanned) {
-                let start = inputStart
-                inputStart = i + 1
-                return input.withUnsafeBufferPointer {
-                    String(decoding: UnsafeBufferPointer(rebasing: $0[start..<i]), as: UTF8.self)
-                }
-            }
-            scanned = input.count - inputStart
-            if scanned > limit { throw .lineTooLong }
-            try fill()
-        }
+        // Specialized here, in Stream's own module (callers elsewhere got
+        // the unspecialized generic version).
+        try read(until: delimiter, limit: limit) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// As `read(until:limit:)`, but hands the bytes (without the

@@ -63,6 +63,18 @@ final class QueueFileTests: XCTestCase {
         }
     }
 
+    /// The byte reading of "seconds microseconds" agrees with splitting
+    /// the text, and leaves anything else to that general path (nil).
+    func testArrivalTimeAgreesWithSplit() {
+        for text in ["1764495000 123456", "0 0", "7 000123"] {
+            let parts = text.split(separator: " ").map { Int($0)! }
+            XCTAssertEqual(QueueFile.arrivalTime(text: text).map { [$0.0, $0.1] }, parts, text)
+        }
+        for text in ["1764495000", "", " 1 2", "1 2 ", "1  2", "1 2 3", "+1 2", "1 x", "1234567890123456789 1"] {
+            XCTAssertNil(QueueFile.arrivalTime(text: text), text)
+        }
+    }
+
     func testAttributeFromTextAgreesWithPayload() {
         for text in ["a=b", "log_client_name=localhost", "=x", "a=", "a=b=c", "é=ü", "noeq", "", "x=\u{0}y"] {
             XCTAssertEqual(QueueAttribute(text: text), QueueAttribute(payload: Array(text.utf8)), text)
