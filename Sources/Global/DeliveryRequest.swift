@@ -197,10 +197,20 @@ public struct DeliveryReply: Sendable, Equatable {
                              dsn: list["dsn"] ?? "", text: list["text"] ?? "")
     }
 
-    /// The final list: 0 = every recipient answered.
-    public static func final(status: Int, text: String = "") -> AttributeList {
-        AttributeList([("status", String(status)), ("text", text)])
+    /// The final list: 0 = every recipient answered. `keep`: the agent
+    /// reads another request on this connection when qmgr sends one
+    /// (`keep=1`; qmgr closes connections whose final list lacks it).
+    public static func final(status: Int, text: String = "", keep: Bool = false) -> AttributeList {
+        var list = AttributeList([("status", String(status)), ("text", text)])
+        if keep { list.append(keepAttribute, "1") }
+        return list
     }
+
+    /// The final list's attribute that offers the connection for more requests.
+    public static let keepAttribute = "keep"
+
+    /// True when a final list offers its connection for another request.
+    public static func offersKeep(_ final: AttributeList) -> Bool { final[keepAttribute] == "1" }
 }
 
 /// A DSN code and text taken from a reason such as "5.7.1 go away".

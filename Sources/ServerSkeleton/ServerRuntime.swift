@@ -153,6 +153,34 @@ struct ServerRuntime {
         }
     }
 
+    /// Waits up to `seconds` for the client of a kept connection to send
+    /// its next request: true when bytes are there to read; false at end
+    /// of file, on an error or when the wait runs out. Exits when master
+    /// goes away (a reload or stop ends kept connections too).
+    func waitForNextRequest(on stream: Stream, seconds: Int) -> Bool {
+        if stream.bufferedCount > 0 { return true }
+        let deadline = EventLoop.now() + Double(seconds)
+        while true {
+            var fds = [pollfd(fd: stream.fd, events: Int16(POLLIN), revents: 0)]
+            if hasMaster { fds.append(pollfd(fd: MasterProtocol.statusFD, events: 0, revents: 0)) }
+            let left = deadline - EventLoop.now()
+            if left <= 0 { return false }
+            let rc = poll(&fds, nfds_t(fds.count), Int32(min(left * 1000 + 1, Double(Int32.max))))
+            if rc < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if hasMaster && masterGone(revents: fds[1].revents) { exit(0) }
+            guard fds[0].revents != 0 else { continue }
+            // Readable: a request, or the client closed (end of file).
+            var byte: UInt8 = 0
+            let n = recv(stream.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if n > 0 { return true }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            return false
+        }
+    }
+
     /// Accepts one connection on a non-blocking listener; nil when another
     /// process was quicker.
     static func accept(_ listenFD: Int32) -> Int32? {

@@ -1,9 +1,20 @@
 // SingleServer: the skeleton of daemons that serve one client at a time
 // per process (smtpd, smtp, cleanup, local, ...), as Postfix's
 // single_server. master starts more processes when every one is busy.
+// Request-loop services (delivery agents, cleanup) may serve several
+// requests over one connection when their client keeps it open (see
+// `runRequests` and docs/internal-protocol.md, "Kept connections").
 import Glibc
 import Util
 import Global
+
+/// What a request-loop handler says about its connection after a request.
+public enum ConnectionUse: Sendable {
+    /// The request was answered in full: the client may send another.
+    case keep
+    /// Close the connection (an error, or the client is done).
+    case close
+}
 
 public enum SingleServer {
     /// Runs the service: accepts a client on the endpoint master handed
@@ -16,13 +27,30 @@ public enum SingleServer {
     /// accepted connection. With `-S` standard input is the one client.
     public static func run(program: String, handler: @escaping (Stream, ServiceContext) -> Void,
                            prepare: ((ServiceContext) -> Void)? = nil) -> Never {
+        runRequests(program: program, handler: { stream, context, _ in
+            handler(stream, context)
+            return .close
+        }, prepare: prepare)
+    }
+
+    /// As `run`, for services whose clients may keep a connection for
+    /// more requests: after `handler` answers `.keep`, the process waits
+    /// (still busy for master) up to twice ipc_idle for the next request
+    /// on the same connection, and calls `handler` again with `reused`
+    /// true; end of file or the wait running out closes the connection.
+    /// max_use counts connections, as Postfix's does for the services its
+    /// clients keep connections to (trivial-rewrite, proxymap).
+    public static func runRequests(program: String,
+                                   handler: @escaping (Stream, ServiceContext, _ reused: Bool) -> ConnectionUse,
+                                   prepare: ((ServiceContext) -> Void)? = nil) -> Never {
         var runtime = ServerRuntime.start(program: program, prepare: prepare)
         if runtime.options.standalone {
             let stream = Stream(fd: 0)
-            handler(stream, runtime.context)
+            _ = handler(stream, runtime.context, false)
             try? stream.flush()
             exit(0)
         }
+        let keepWait = 2 * max(1, runtime.context.seconds("ipc_idle"))
         let listenFDs = runtime.listenFDs
         for fd in listenFDs { Socket.setNonBlocking(fd) }
         let passing = runtime.context.serviceType == "pass"
@@ -55,7 +83,13 @@ public enum SingleServer {
             }
             if !stillBusy { runtime.report(.taken) }
             let stream = Stream(fd: client)
-            handler(stream, runtime.context)
+            var reused = false
+            while handler(stream, runtime.context, reused) == .keep {
+                do { try stream.flush() } catch { break }
+                guard runtime.waitForNextRequest(on: stream, seconds: keepWait) else { break }
+                runtime.usage.touch(at: EventLoop.now())
+                reused = true
+            }
             try? stream.flush()
             stream.close()
             runtime.usage.served(at: EventLoop.now())

@@ -9,7 +9,8 @@
 //   each is marked done in the queue file and logged as
 //   `to=<r>, relay=none, ..., dsn=2.0.0, status=sent (NEXTHOP)` where
 //   NEXTHOP is the discard transport's next-hop text (the recipient domain
-//   when none was given).
+//   when none was given). qmgr may keep the connection for the next
+//   request (the final reply offers it: SingleServer.runRequests).
 // SECURITY
 //   Not security sensitive: talks only to qmgr, touches only the queue
 //   file named in the request. Runs as $mail_owner (unpriv service).
@@ -26,7 +27,7 @@ import ServerSkeleton
 nonisolated(unsafe) var queueDirectory: QueueDirectory?
 nonisolated(unsafe) var ipcTimeout: Int32?
 
-SingleServer.run(program: "discard", handler: { stream, context in
+SingleServer.runRequests(program: "discard", handler: { stream, context, _ in
     let timeout = ipcTimeout ?? Int32(max(1, context.seconds("ipc_timeout")))
     ipcTimeout = timeout
     stream.timeout = timeout
@@ -37,7 +38,7 @@ SingleServer.run(program: "discard", handler: { stream, context in
         request = try DeliveryRequest.decode(try AttributeCodec.read(from: stream))
     } catch {
         MailLog.warning("malformed delivery request from qmgr: \(error)")
-        return
+        return .close
     }
     let recorder = DeliveryOutcomeRecorder(request: request, directory: directory)
     for r in request.recipients {
@@ -48,5 +49,6 @@ SingleServer.run(program: "discard", handler: { stream, context in
         // request, not once per recipient.
         AttributeCodec.buffer(reply.encoded(), to: stream)
     }
-    try? AttributeCodec.write(DeliveryReply.final(status: 0), to: stream)
+    do { try AttributeCodec.write(DeliveryReply.final(status: 0, keep: true), to: stream) } catch { return .close }
+    return .keep
 })

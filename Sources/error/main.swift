@@ -12,7 +12,8 @@
 //   recipient is deferred (default 4.0.0; the class digit is always 4):
 //   appended to defer/QID, logged `status=deferred (REASON)`. Both log
 //   `relay=none`. An empty reason reads "unknown reason" / as Postfix's
-//   error transport default.
+//   error transport default. qmgr may keep the connection for the next
+//   request (the final reply offers it: SingleServer.runRequests).
 // SECURITY
 //   Not security sensitive: talks only to qmgr, touches only the queue
 //   file and logfiles named in the request. Runs as $mail_owner.
@@ -24,7 +25,7 @@ import Util
 import Global
 import ServerSkeleton
 
-SingleServer.run(program: "error", handler: { stream, context in
+SingleServer.runRequests(program: "error", handler: { stream, context, _ in
     stream.timeout = Int32(max(1, context.seconds("ipc_timeout")))
     let directory = QueueDirectory(config: context.config)
     let retry = context.serviceName == "retry"
@@ -33,7 +34,7 @@ SingleServer.run(program: "error", handler: { stream, context in
         request = try DeliveryRequest.decode(try AttributeCodec.read(from: stream))
     } catch {
         MailLog.warning("malformed delivery request from qmgr: \(error)")
-        return
+        return .close
     }
     let reason = DeliveryReason.split(request.nexthop, defaultCode: retry ? "4.0.0" : "5.0.0",
                                       forcedClass: retry ? "4" : "5")
@@ -41,7 +42,8 @@ SingleServer.run(program: "error", handler: { stream, context in
     let recorder = DeliveryOutcomeRecorder(request: request, directory: directory)
     for r in request.recipients {
         let reply = recorder.record(r, status: retry ? .deferred : .bounced, dsn: reason.dsn, text: text)
-        do { try AttributeCodec.write(reply.encoded(), to: stream) } catch { return }
+        do { try AttributeCodec.write(reply.encoded(), to: stream) } catch { return .close }
     }
-    try? AttributeCodec.write(DeliveryReply.final(status: 0), to: stream)
+    do { try AttributeCodec.write(DeliveryReply.final(status: 0, keep: true), to: stream) } catch { return .close }
+    return .keep
 })

@@ -139,6 +139,9 @@ public struct QmgrReplyBuffer {
 
     public mutating func append(_ data: some Collection<UInt8>) { bytes.append(contentsOf: data) }
 
+    /// No bytes wait to be read as a list.
+    public var isEmpty: Bool { start >= bytes.count }
+
     /// The next complete list, nil while it is incomplete.
     public mutating func next() throws(AttributeError) -> AttributeList? {
         var position = start

@@ -23,6 +23,9 @@ struct QmgrSettings {
     var bounceLifetime: Int
     var activeLimit: Int
     var ipcTimeout: Int
+    /// ipc_idle / ipc_ttl: how long a kept agent connection may sit unused / live.
+    var ipcIdle = 5
+    var ipcTTL = 1000
     var deferTransports: Set<String>
     var defaultFilterNexthop: String
     var config: MailConfig
@@ -99,15 +102,24 @@ final class Delivery {
     let job: DeliveryJob
     let destination: String
     let stream: Stream
+    /// When the connection was made, and whether it carried an earlier
+    /// request (a kept connection: QmgrAgentPool).
+    let opened: Double
+    let reused: Bool
     var buffer = QmgrReplyBuffer()
+    /// Some reply bytes arrived.
+    var answered = false
     var expected: Set<Int>
     var replied: Set<Int> = []
-    /// The final list: status and text (and an optional dsn).
-    var final: (status: Int, dsn: String, text: String)?
-    init(job: DeliveryJob, destination: String, stream: Stream) {
+    /// The final list: status and text (and an optional dsn), and whether
+    /// the agent offers the connection for another request.
+    var final: (status: Int, dsn: String, text: String, keep: Bool)?
+    init(job: DeliveryJob, destination: String, stream: Stream, opened: Double, reused: Bool) {
         self.job = job
         self.destination = destination
         self.stream = stream
+        self.opened = opened
+        self.reused = reused
         expected = Set(job.recipients.map(\.offset))
     }
 }
@@ -127,6 +139,8 @@ final class QueueManager {
     var scheduler = QmgrScheduler<DeliveryJob>()
     var policies: [String: QmgrTransportPolicy] = [:]
     var deliveries: [Int32: Delivery] = [:]
+    /// Agent connections kept between requests.
+    var agentPool: QmgrAgentPool
     /// Recipients read and not yet final, over all messages.
     var inMemoryTotal = 0
     /// Messages with recipients still to read, in arrival order.
@@ -161,6 +175,7 @@ final class QueueManager {
         self.triggerFD = triggerFD
         self.triggerIsFifo = triggerIsFifo
         self.hasMaster = hasMaster
+        agentPool = QmgrAgentPool(idleLimit: Double(max(1, settings.ipcIdle)), lifeLimit: Double(max(1, settings.ipcTTL)))
         lastDeferredScan = EventLoop.now()
     }
 
@@ -232,6 +247,8 @@ final class QueueManager {
         if let held { fds.append(pollfd(fd: held, events: Int16(POLLIN), revents: 0)) }
         let agentFDs = Array(deliveries.keys)
         for fd in agentFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        let keptFDs = agentPool.descriptors
+        for fd in keptFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
         // Log lines that postlogd had no room for: sent when it has.
         MailLog.flushDeferred(wait: false)
         let logFD = MailLog.deferredDescriptor
@@ -240,6 +257,7 @@ final class QueueManager {
         var until = Double(settings.queueRunDelay) - (now - lastDeferredScan)
         if let wake = scheduler.wakeTime(now: now) { until = min(until, wake - now) }
         if let wake = refillWakeTime(now: now) { until = min(until, wake - now) }
+        if let expiry = agentPool.nextExpiry { until = min(until, expiry - now) }
         if (incomingBacklog || deferredBacklog != nil) && hasRoom { until = 0 }
         let timeout = Int32(max(0, min(60_000, until * 1000 + 10)))
         let rc = poll(&fds, nfds_t(fds.count), timeout)
@@ -254,6 +272,11 @@ final class QueueManager {
         for (i, fd) in agentFDs.enumerated() where fds[base + i].revents != 0 {
             readReplies(fd)
         }
+        // A kept connection became readable: its agent closed it.
+        for (i, fd) in keptFDs.enumerated() where fds[base + agentFDs.count + i].revents != 0 {
+            agentPool.drop(fd: fd)
+        }
+        agentPool.expire(now: EventLoop.now())
         if logFD != nil && fds[fds.count - 1].revents != 0 { MailLog.flushDeferred(wait: false) }
     }
 
@@ -545,7 +568,9 @@ final class QueueManager {
         }
     }
 
-    private func startDelivery(_ job: DeliveryJob, destination: String) {
+    /// `fresh`: on a new connection even when one is kept (a kept one
+    /// just failed).
+    private func startDelivery(_ job: DeliveryJob, destination: String, fresh: Bool = false) {
         let m = job.message
         let request = DeliveryRequest(
             queueName: "active", queueID: m.id, dataOffset: m.message.size?.dataOffset ?? m.message.dataOffset,
@@ -557,6 +582,17 @@ final class QueueManager {
                                   dsnOriginalRecipient: $0.dsnOriginalRecipient ?? "", notifyFlags: $0.notifyFlags ?? 0)
             })
         let unavailable = QmgrOutcome.transportFailure(QmgrSuspension(dsn: "4.3.0", text: "mail transport unavailable"))
+        let wire = request.wireBytes()
+        if !fresh, let kept = agentPool.take(job.transport, now: EventLoop.now()) {
+            do {
+                try AttributeCodec.write(wire: wire, to: kept.stream)
+                deliveries[kept.stream.fd] = Delivery(job: job, destination: destination, stream: kept.stream,
+                                                      opened: kept.opened, reused: true)
+                return
+            } catch {
+                kept.stream.close()  // the agent went away meanwhile: connect
+            }
+        }
         let fd: Int32
         do { fd = try Socket.connectUnix("private/" + job.transport) } catch {
             MailLog.warning("connect to transport private/\(job.transport): \(error)")
@@ -564,13 +600,14 @@ final class QueueManager {
             return
         }
         let stream = Stream(fd: fd, timeout: Int32(max(1, settings.ipcTimeout)))
-        do { try AttributeCodec.write(wire: request.wireBytes(), to: stream) } catch {
+        do { try AttributeCodec.write(wire: wire, to: stream) } catch {
             MailLog.warning("write to transport private/\(job.transport): \(error)")
             stream.close()
             ended(job, destination: destination, outcome: unavailable, unanswered: job.recipients)
             return
         }
-        deliveries[fd] = Delivery(job: job, destination: destination, stream: stream)
+        deliveries[fd] = Delivery(job: job, destination: destination, stream: stream, opened: EventLoop.now(),
+                                  reused: false)
     }
 
     /// Reads what an agent has sent so far; ends the delivery at its final
@@ -584,7 +621,10 @@ final class QueueManager {
         // stack; a longer reply is read on the next readiness.
         let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { chunk -> Int in
             let n = recv(fd, chunk.baseAddress, chunk.count, Int32(MSG_DONTWAIT))
-            if n > 0 { delivery.buffer.append(UnsafeBufferPointer(rebasing: chunk[0..<n])) }
+            if n > 0 {
+                delivery.buffer.append(UnsafeBufferPointer(rebasing: chunk[0..<n]))
+                delivery.answered = true
+            }
             return n
         }
         var over = false
@@ -599,7 +639,8 @@ final class QueueManager {
                         recipientDone(m, deferred: reply.status == .deferred
                                       ? delivery.job.recipients.first { $0.offset == reply.offset }?.address ?? "" : nil)
                     } else {
-                        delivery.final = (list.int("status") ?? 1, list["dsn"] ?? "", list["text"] ?? "")
+                        delivery.final = (list.int("status") ?? 1, list["dsn"] ?? "", list["text"] ?? "",
+                                          DeliveryReply.offersKeep(list))
                     }
                 }
             } catch {
@@ -614,7 +655,19 @@ final class QueueManager {
         }
         guard over else { return }
         deliveries[fd] = nil
-        delivery.stream.close()
+        if delivery.reused && !delivery.answered && delivery.final == nil {
+            // A kept connection closed before any answer: the agent ended
+            // its wait (or exited) as the request went out. It did nothing
+            // with it; the request goes out again on a new connection.
+            delivery.stream.close()
+            startDelivery(delivery.job, destination: delivery.destination, fresh: true)
+            return
+        }
+        if let final = delivery.final, final.keep, delivery.buffer.isEmpty {
+            agentPool.put(delivery.job.transport, stream: delivery.stream, opened: delivery.opened, now: EventLoop.now())
+        } else {
+            delivery.stream.close()
+        }
         let crashed = QmgrSuspension(dsn: "4.3.0", text: "delivery temporarily suspended: unknown mail transport error")
         var outcome = QmgrOutcome.success
         if let final = delivery.final {

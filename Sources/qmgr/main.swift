@@ -51,7 +51,10 @@
 //   When a message stays deferred, each deferred recipient's domain is
 //   added to the fast flush logs (Global/FlushClient, only when
 //   fast_flush_domains is set). Files in
-//   active at start-up (a killed qmgr) go back to incoming.
+//   active at start-up (a killed qmgr) go back to incoming. An agent whose
+//   final reply offers `keep=1` gets the next request of its transport on
+//   the same connection, kept at most ipc_idle unused and ipc_ttl in all
+//   (QmgrAgentPool.swift).
 // SECURITY
 //   Not security sensitive: reads one-byte triggers from local users, talks
 //   to trivial-rewrite, the bounce daemon and delivery agents only. Runs as $mail_owner,
@@ -104,6 +107,8 @@ TriggerServer.run(program: "qmgr", handler: { bytes, context in
     settings.refillLimit = max(1, context.integer("default_recipient_refill_limit"))
     settings.refillDelay = Double(max(1, context.seconds("default_recipient_refill_delay")))
     settings.processLimits = QmgrMasterLimits.processLimits
+    settings.ipcIdle = max(1, context.seconds("ipc_idle"))
+    settings.ipcTTL = max(1, context.seconds("ipc_ttl"))
     let base = QueueDirectory(config: config)
     let directory = QueueDirectory(path: ".", hashedQueues: base.hashedQueues, hashDepth: base.hashDepth,
                                    longQueueIDs: base.longQueueIDs)
