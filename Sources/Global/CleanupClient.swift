@@ -2,7 +2,10 @@
 // cleanup (CleanupProtocol): connect to public/$cleanup_service_name (public, as Postfix), read
 // the queue ID, send flags, envelope, content records and extracted
 // recipients, and read the verdict. Wakeups for qmgr and pickup are in
-// Trigger.swift.
+// Trigger.swift. A client that asks for it (smtpd: `keeping`) keeps its
+// connection when cleanup offers to (CleanupProtocol, "Kept
+// connections") and starts its next message on it: one kept connection
+// per process, used again within ipc_idle and for at most ipc_ttl.
 import Glibc
 import Util
 
@@ -31,15 +34,45 @@ public final class CleanupClient {
     public let queueID: String
     private let stream: Stream
     private var unflushed = 0
+    /// Set for a client that keeps its connection when cleanup offers it.
+    private let keeping: KeepLimits?
+    private let socketPath: String
+    /// When the connection was made (ipc_ttl counts from here).
+    private let opened: Double
+    /// The connection went back to `kept`: deinit must not close it.
+    private var parked = false
+
+    /// How long a kept connection may wait unused (ipc_idle) and live (ipc_ttl).
+    public struct KeepLimits: Sendable {
+        public var idle: Double
+        public var life: Double
+        public init(idle: Double, life: Double) {
+            self.idle = idle
+            self.life = life
+        }
+    }
+
+    /// The process's kept connection.
+    private struct Kept {
+        let socketPath: String
+        let stream: Stream
+        let opened: Double
+        let idleSince: Double
+    }
+    nonisolated(unsafe) private static var kept: Kept?
 
     /// Connects and reads the queue ID.
-    public init(socketPath: String, timeout: Int32 = 3600) throws(CleanupClientError) {
+    public convenience init(socketPath: String, timeout: Int32 = 3600) throws(CleanupClientError) {
+        try self.init(socketPath: socketPath, timeout: timeout, keeping: nil)
+    }
+
+    private init(socketPath: String, timeout: Int32, keeping: KeepLimits?) throws(CleanupClientError) {
         Socket.ignoreBrokenPipe()
         let fd: Int32
         do { fd = try Socket.connectUnix(socketPath) } catch {
             throw .unavailable("connect to \(socketPath): \(error)")
         }
-        stream = Stream(fd: fd, timeout: timeout)
+        let stream = Stream(fd: fd, timeout: timeout)
         let greeting: AttributeList
         do { greeting = try AttributeCodec.read(from: stream) } catch {
             stream.close()
@@ -49,7 +82,55 @@ public final class CleanupClient {
             stream.close()
             throw .unavailable("cleanup: " + (greeting[CleanupProtocol.Attribute.reason] ?? "no queue ID"))
         }
-        queueID = id
+        self.stream = stream
+        self.queueID = id
+        self.keeping = keeping
+        self.socketPath = socketPath
+        self.opened = EventLoop.now()
+    }
+
+    private init(kept: Kept, queueID: String, keeping: KeepLimits) {
+        stream = kept.stream
+        self.queueID = queueID
+        self.keeping = keeping
+        socketPath = kept.socketPath
+        opened = kept.opened
+    }
+
+    /// A client for the next message on the process's kept connection to
+    /// `socketPath` when it is still within `limits` and cleanup answers
+    /// it; otherwise on a new connection. Either way the connection is
+    /// kept again when cleanup offers it at the end of the message.
+    public static func keeping(socketPath: String, timeout: Int32, limits: KeepLimits) throws(CleanupClientError)
+        -> CleanupClient {
+        if let k = kept {
+            kept = nil
+            let now = EventLoop.now()
+            if k.socketPath == socketPath && now - k.idleSince < limits.idle && now - k.opened < limits.life {
+                k.stream.timeout = timeout
+                k.stream.write(CleanupProtocol.nextMessage.encoded())
+                if (try? k.stream.flush()) != nil, let greeting = try? AttributeCodec.read(from: k.stream) {
+                    if let id = greeting[CleanupProtocol.Attribute.queueID], !id.isEmpty {
+                        return CleanupClient(kept: k, queueID: id, keeping: limits)
+                    }
+                    // cleanup answered, without a queue file: its problem, as
+                    // on a new connection.
+                    k.stream.close()
+                    throw .unavailable("cleanup: " + (greeting[CleanupProtocol.Attribute.reason] ?? "no queue ID"))
+                }
+                // No answer: the kept connection ended meanwhile (cleanup's
+                // wait ran out, or it exited). Nothing was sent for a
+                // message yet: a new connection takes over.
+            }
+            k.stream.close()
+        }
+        return try CleanupClient(socketPath: socketPath, timeout: timeout, keeping: limits)
+    }
+
+    /// Closes the process's kept connection.
+    public static func closeKept() {
+        kept?.stream.close()
+        kept = nil
     }
 
     /// The client for the instance `config` describes.
@@ -67,7 +148,7 @@ public final class CleanupClient {
                 max(1, seconds))
     }
 
-    deinit { stream.close() }
+    deinit { if !parked { stream.close() } }
 
     /// Sends the flags, the envelope and the envelope recipients.
     public func begin(flags: CleanupProtocol.Flags, sender: String, fullName: String? = nil,
@@ -114,6 +195,14 @@ public final class CleanupClient {
             try stream.flush()
             let reply = try AttributeCodec.read(from: stream)
             let status = try reply.requireInt(CleanupProtocol.Attribute.status)
+            if let keeping, reply[CleanupProtocol.Attribute.keep] == "1", stream.bufferedCount == 0 {
+                let now = EventLoop.now()
+                if now - opened < keeping.life {
+                    CleanupClient.kept?.stream.close()
+                    CleanupClient.kept = Kept(socketPath: socketPath, stream: stream, opened: opened, idleSince: now)
+                    parked = true
+                }
+            }
             return CleanupReply(status: CleanupProtocol.Status(rawValue: status),
                                 reason: reply[CleanupProtocol.Attribute.reason] ?? "")
         } catch {

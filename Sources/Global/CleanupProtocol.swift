@@ -2,7 +2,8 @@
 // (pickup, smtpd, bounce, local forwarding). Shared by the server
 // (Sources/cleanup) and CleanupClient.
 //
-// One message per connection. Control data are attr0 attribute lists
+// One message per connection, unless the client keeps it (below). Control
+// data are attr0 attribute lists
 // (AttributeList); the message content travels as queue-file records
 // (`N`/`L`, QueueRecord), which keeps it byte-exact (attr0 values go
 // through String and cannot carry arbitrary bytes):
@@ -28,8 +29,15 @@
 //                                             HOLD/DISCARD flags, FILTER,
 //                                             REDIRECT, BCC; Postfix's
 //                                             extracted FILT/RDR/FLGS/RCPT)
-//   server: status=N reason=TEXT             (only after the file is fsynced
+//   server: status=N reason=TEXT [keep=1]    (only after the file is fsynced
 //                                             and renamed, or removed)
+//
+// Kept connections: with `keep=1` the server offers the connection for
+// another message (it read the whole exchange). A client that wants one
+// sends `request=next` on it, within ipc_idle seconds, and the server
+// answers as on a new connection (queue_id=ID ...); a client that does not
+// simply closes it. smtpd keeps its connection this way (CleanupClient's
+// kept connection); pickup, bounce and local forwarding do not.
 //
 // status is 0 (queued, or discarded on purpose) or an OR of Status bits;
 // `reason` is SMTP-style text: "5.7.1 ..." for a content reject, "4.3.0 ..."
@@ -58,6 +66,10 @@ public enum CleanupProtocol {
         public static let notifyFlags = "notify_flags"
         public static let status = "status"
         public static let reason = "reason"
+        /// In the final reply: the connection may carry another message.
+        public static let keep = "keep"
+        /// `request=next`: a kept connection's next message begins.
+        public static let request = "request"
         public static let filter = "filter"
         public static let redirect = "redirect"
         public static let bcc = "bcc"
@@ -223,10 +235,15 @@ public enum CleanupProtocol {
         AttributeList([(Attribute.type, type.rawValue)])
     }
 
-    /// The final reply.
-    public static func reply(_ status: Status, _ reason: String) -> AttributeList {
-        AttributeList([(Attribute.status, String(status.rawValue)), (Attribute.reason, reason)])
+    /// The final reply (`keep`: offer the connection for another message).
+    public static func reply(_ status: Status, _ reason: String, keep: Bool = false) -> AttributeList {
+        var list = AttributeList([(Attribute.status, String(status.rawValue)), (Attribute.reason, reason)])
+        if keep { list.append(Attribute.keep, "1") }
+        return list
     }
+
+    /// A kept connection's request for the next message.
+    public static let nextMessage = AttributeList([(Attribute.request, "next")])
 }
 
 /// What a client's access rules decided about a message, for cleanup to

@@ -47,31 +47,37 @@ final class CleanupSession {
         self.stream = stream
     }
 
-    func run() {
+    /// Serves one message; true when the whole exchange was read and
+    /// answered, and the reply offered the connection for another message
+    /// (`keep=1`: CleanupProtocol, "Kept connections").
+    @discardableResult
+    func run() -> Bool {
         let w: QueueFileWriter
         do {
             w = try QueueFileWriter(directory: settings.queue, queue: "incoming")
         } catch {
             MailLog.warning("\(error)")
             _ = try? AttributeCodec.write(CleanupProtocol.reply(.write, CleanupProtocol.Status.write.text), to: stream)
-            return
+            return false
         }
         writer = w
         defer { w.abort() }  // no-op after commit
         do {
             try AttributeCodec.write(AttributeList([(CleanupProtocol.Attribute.queueID, w.id)]), to: stream)
-        } catch { return }
+        } catch { return false }
+        // Every status but `bad` is decided after the client's `type=end`:
+        // the exchange is complete and the connection can carry another.
         let reply: AttributeList
         do {
             try receive(w)
-            reply = CleanupProtocol.reply(.ok, "")
+            reply = CleanupProtocol.reply(.ok, "", keep: true)
         } catch CleanupFailure.status(let status, let reason) {
             w.abort()
-            if status == .bad { return }  // client broke off: nobody to tell
-            reply = CleanupProtocol.reply(status, reason)
+            if status == .bad { return false }  // client broke off: nobody to tell
+            reply = CleanupProtocol.reply(status, reason, keep: true)
         } catch {
             w.abort()
-            return
+            return false
         }
         if wakeQmgr {
             let channel = Self.qmgrChannel?.path == settings.qmgrTrigger ? Self.qmgrChannel!
@@ -79,7 +85,8 @@ final class CleanupSession {
             Self.qmgrChannel = channel
             channel.wakeup()
         }
-        _ = try? AttributeCodec.write(reply, to: stream)
+        do { try AttributeCodec.write(reply, to: stream) } catch { return false }
+        return true
     }
 
     private func readList() throws(CleanupFailure) -> AttributeList {

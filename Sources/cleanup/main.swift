@@ -1,5 +1,7 @@
 // cleanup: canonicalizes and enqueues one message per client connection,
-// as Postfix 3.7's cleanup(8). Clients (pickup, smtpd, bounce, local
+// as Postfix 3.7's cleanup(8), or several when the client keeps the
+// connection (smtpd: `request=next` after a reply that offered `keep=1`;
+// CleanupProtocol, "Kept connections"). Clients (pickup, smtpd, bounce, local
 // forwarding) speak Global/CleanupProtocol.swift: cleanup creates the queue
 // file in `incoming` and sends its ID, reads the envelope and content,
 // rewrites addresses through trivial-rewrite (local or remote context),
@@ -76,10 +78,15 @@ func setUp(_ context: ServiceContext) {
     rewriter = RewriteClient(config: context.config)
 }
 
-func serve(_ stream: Stream, _ context: ServiceContext) {
+func serve(_ stream: Stream, _ context: ServiceContext, _ reused: Bool) -> ConnectionUse {
     setUp(context)
     stream.timeout = 3600
-    CleanupSession(settings: settings!, rewriter: rewriter!, stream: stream).run()
+    if reused {
+        // A kept connection: the client asks for the next message first.
+        guard let request = try? AttributeCodec.read(from: stream),
+              request[CleanupProtocol.Attribute.request] == "next" else { return .close }
+    }
+    return CleanupSession(settings: settings!, rewriter: rewriter!, stream: stream).run() ? .keep : .close
 }
 
-SingleServer.run(program: "cleanup", handler: serve, prepare: setUp)
+SingleServer.runRequests(program: "cleanup", handler: serve, prepare: setUp)

@@ -31,12 +31,17 @@ extension CleanupClient: SmtpdQueueFile {
     }
 }
 
-/// The real queue: public/cleanup.
+/// The real queue: public/cleanup, on the connection kept from the
+/// previous message when cleanup offered it (within ipc_idle, ipc_ttl).
 final class CleanupQueue: SmtpdQueue {
     let endpoint: (socketPath: String, timeout: Int32)
-    init(config: MailConfig) { endpoint = CleanupClient.endpoint(config: config) }
+    let limits: CleanupClient.KeepLimits
+    init(config: MailConfig, idle: Int, ttl: Int) {
+        endpoint = CleanupClient.endpoint(config: config)
+        limits = CleanupClient.KeepLimits(idle: Double(max(1, idle)), life: Double(max(1, ttl)))
+    }
     func open() throws(CleanupClientError) -> SmtpdQueueFile {
-        try CleanupClient(socketPath: endpoint.socketPath, timeout: endpoint.timeout)
+        try CleanupClient.keeping(socketPath: endpoint.socketPath, timeout: endpoint.timeout, limits: limits)
     }
 }
 

@@ -75,7 +75,8 @@ final class SmtpdProcess {
             queue = PostdropQueue(config: context.config)
             limiter = nil
         } else {
-            queue = CleanupQueue(config: context.config)
+            queue = CleanupQueue(config: context.config, idle: context.seconds("ipc_idle"),
+                                 ttl: context.seconds("ipc_ttl"))
             limiter = AnvilRateLimiter(config: context.config)
         }
     }

@@ -1,0 +1,125 @@
+"""Kept internal connections (SingleServer.runRequests): qmgr keeps its
+connections to delivery agents between requests (QmgrAgentPool), and
+smtpd keeps its connection to cleanup between messages (CleanupClient's
+kept connection, CleanupProtocol `request=next`). A server that answered a
+request in full offers `keep=1`; the client uses the connection again
+within ipc_idle seconds and for at most ipc_ttl seconds in all.
+
+max_use counts connections (as Postfix's, for every daemon), so with
+max_use = 1 one discard (or cleanup) process that served several requests
+shows that they came over one kept connection; after ipc_idle the
+connection is closed and the next request goes to another process, with
+no failure and nothing lost.
+
+Environment: POSTHORN_BIN (default <repo>/.build/debug); needs root.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+
+import pytest
+
+from posthorn_instance import BASE_MASTER, PosthornInstance, free_port, require_programs
+from test_queue_manager import PROGRAMS, Instance
+
+
+def discard_pid(inst: Instance, qid: str) -> str:
+    m = inst.wait_log(rf"postfix/discard\[(\d+)\]: {qid}: to=<[^>]+>, relay=none, .*status=sent")
+    return m.group(1)
+
+
+def deliver(inst: Instance, rcpt: str) -> str:
+    qid = inst.submit([rcpt])
+    inst.wait_log(rf"postfix/qmgr\[\d+\]: {qid}: removed$")
+    return qid
+
+
+@pytest.fixture
+def kept():
+    require_programs(*PROGRAMS)
+    i = Instance(extra="max_use = 1\nipc_idle = 30s\n")
+    yield i
+    i.stop()
+
+
+@pytest.fixture
+def short_idle():
+    require_programs(*PROGRAMS)
+    i = Instance(extra="max_use = 1\nipc_idle = 1s\n")
+    yield i
+    i.stop()
+
+
+def test_one_connection_carries_several_deliveries(kept):
+    qids = [deliver(kept, f"r{n}@discard.test") for n in range(3)]
+    pids = {discard_pid(kept, q) for q in qids}
+    assert len(pids) == 1, f"max_use = 1, yet one discard process served all: {pids}\n{kept.logs()}"
+    # The error agent keeps its connection the same way.
+    bounced = [deliver(kept, f"e{n}@error.test") for n in range(2)]
+    epids = {kept.wait_log(rf"postfix/error\[(\d+)\]: {q}: to=<").group(1) for q in bounced}
+    assert len(epids) == 1, epids
+    assert "warning" not in kept.maillog(), kept.maillog()
+
+
+def test_idle_connection_is_closed_and_replaced(short_idle):
+    first = deliver(short_idle, "a@discard.test")
+    # qmgr drops the kept connection after ipc_idle (1 s); the agent gives
+    # up waiting after twice that and, at max_use = 1, exits.
+    time.sleep(3.5)
+    second = deliver(short_idle, "b@discard.test")
+    assert discard_pid(short_idle, first) != discard_pid(short_idle, second)
+    log = short_idle.maillog()
+    assert not re.search(r"warning|transport .* failure|unknown mail transport error", log), log
+
+
+# --- smtpd -> cleanup ---------------------------------------------------
+
+def smtpd_instance(extra: str) -> PosthornInstance:
+    port = free_port()
+    master = f"127.0.0.1:{port} inet n - n - - smtpd\n" + BASE_MASTER + "discard unix - - n - - discard\n"
+    inst = PosthornInstance(main_extra="default_transport = discard\n" + extra, master=master,
+                            prefix="posthorn-kept-")
+    inst.port = port
+    return inst.start()
+
+
+def send(client: smtplib.SMTP, n: int) -> str:
+    assert client.mail("a@example.com")[0] == 250
+    assert client.rcpt(f"r{n}@example.org")[0] == 250
+    code, text = client.data(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode())
+    assert code == 250, text
+    return re.search(rb"queued as ([0-9A-Za-z]+)", text).group(1).decode()
+
+
+def cleanup_pid(inst: PosthornInstance, qid: str) -> str:
+    return inst.wait_log(rf"postfix/cleanup\[(\d+)\]: {qid}: message-id=")[0].group(1)
+
+
+@pytest.mark.parametrize("idle", ["30s", "1s"])
+def test_smtpd_keeps_its_cleanup_connection(idle):
+    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
+    inst = smtpd_instance(f"max_use = 1\nipc_idle = {idle}\n")
+    try:
+        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
+        assert client.ehlo("client.example")[0] == 250
+        qids = [send(client, 0), send(client, 1)]
+        if idle == "1s":
+            # smtpd uses the kept connection only within ipc_idle; cleanup
+            # gives up waiting after twice that (and, at max_use = 1, exits).
+            time.sleep(3.5)
+        qids.append(send(client, 2))
+        client.quit()
+        pids = [cleanup_pid(inst, q) for q in qids]
+        if idle == "30s":
+            assert len(set(pids)) == 1, f"max_use = 1, one cleanup process took all: {pids}\n{inst.logs()}"
+        else:
+            assert pids[0] == pids[1] and pids[2] != pids[1], pids
+        for q in qids:
+            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
+        log = inst.maillog()
+        assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard|master)\[\d+\]: (warning|fatal)", log), log
+    finally:
+        inst.stop()
