@@ -109,10 +109,14 @@ alias_database =
         return self._sent
 
     def wait_delivered(self, count, timeout=900):
+        """Polls the log every 10 ms (the log is read incrementally): the
+        end of a run is then known to 10 ms, not to the 100 ms of an
+        earlier version, which added about 50 ms to every run's time, 1% of
+        a 5-second run."""
         deadline = time.monotonic() + timeout
         n = self.delivered()
         while n < count and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.01)
             n = self.delivered()
         return n
 
