@@ -38,22 +38,21 @@ def deliver(inst: Instance, rcpt: str) -> str:
 
 
 @pytest.fixture
-def kept():
-    require_programs(*PROGRAMS)
-    i = Instance(extra="max_use = 1\nipc_idle = 30s\n")
-    yield i
-    i.stop()
+def qmgr_instance():
+    """Makes qmgr instances (test_queue_manager's) with main.cf additions."""
+    made = []
+
+    def make(extra: str) -> Instance:
+        require_programs(*PROGRAMS)
+        made.append(Instance(extra=extra))
+        return made[-1]
+    yield make
+    for i in made:
+        i.stop()
 
 
-@pytest.fixture
-def short_idle():
-    require_programs(*PROGRAMS)
-    i = Instance(extra="max_use = 1\nipc_idle = 1s\n")
-    yield i
-    i.stop()
-
-
-def test_one_connection_carries_several_deliveries(kept):
+def test_one_connection_carries_several_deliveries(qmgr_instance):
+    kept = qmgr_instance("max_use = 1\nipc_idle = 30s\n")
     qids = [deliver(kept, f"r{n}@discard.test") for n in range(3)]
     pids = {discard_pid(kept, q) for q in qids}
     assert len(pids) == 1, f"max_use = 1, yet one discard process served all: {pids}\n{kept.logs()}"
@@ -64,7 +63,8 @@ def test_one_connection_carries_several_deliveries(kept):
     assert "warning" not in kept.maillog(), kept.maillog()
 
 
-def test_idle_connection_is_closed_and_replaced(short_idle):
+def test_idle_connection_is_closed_and_replaced(qmgr_instance):
+    short_idle = qmgr_instance("max_use = 1\nipc_idle = 1s\n")
     first = deliver(short_idle, "a@discard.test")
     # qmgr drops the kept connection after ipc_idle (1 s); the agent gives
     # up waiting after twice that and, at max_use = 1, exits.
