@@ -49,9 +49,9 @@ final class CleanupSession {
 
     /// Serves one message; true when the whole exchange was read and
     /// answered, and the reply offered the connection for another message
-    /// (`keep=1`: CleanupProtocol, "Kept connections").
+    /// (`keep=1` when `offerKeep`: CleanupProtocol, "Kept connections").
     @discardableResult
-    func run() -> Bool {
+    func run(offerKeep: Bool = false) -> Bool {
         let w: QueueFileWriter
         do {
             w = try QueueFileWriter(directory: settings.queue, queue: "incoming")
@@ -70,11 +70,11 @@ final class CleanupSession {
         let reply: AttributeList
         do {
             try receive(w)
-            reply = CleanupProtocol.reply(.ok, "", keep: true)
+            reply = CleanupProtocol.reply(.ok, "", keep: offerKeep)
         } catch CleanupFailure.status(let status, let reason) {
             w.abort()
             if status == .bad { return false }  // client broke off: nobody to tell
-            reply = CleanupProtocol.reply(status, reason, keep: true)
+            reply = CleanupProtocol.reply(status, reason, keep: offerKeep)
         } catch {
             w.abort()
             return false
@@ -86,7 +86,7 @@ final class CleanupSession {
             channel.wakeup()
         }
         do { try AttributeCodec.write(reply, to: stream) } catch { return false }
-        return true
+        return offerKeep
     }
 
     private func readList() throws(CleanupFailure) -> AttributeList {

@@ -1,7 +1,8 @@
 // cleanup: canonicalizes and enqueues one message per client connection,
 // as Postfix 3.7's cleanup(8), or several when the client keeps the
-// connection (smtpd: `request=next` after a reply that offered `keep=1`;
-// CleanupProtocol, "Kept connections"). Clients (pickup, smtpd, bounce, local
+// connection (smtpd: `request=next` after a reply that offered `keep=1`,
+// which cleanup offers when its master.cf maxproc is 0; CleanupProtocol,
+// "Kept connections"). Clients (pickup, smtpd, bounce, local
 // forwarding) speak Global/CleanupProtocol.swift: cleanup creates the queue
 // file in `incoming` and sends its ID, reads the envelope and content,
 // rewrites addresses through trivial-rewrite (local or remote context),
@@ -67,6 +68,8 @@ import ServerSkeleton
 
 nonisolated(unsafe) var settings: CleanupSettings?
 nonisolated(unsafe) var rewriter: RewriteClient?
+/// Replies offer the connection for another message (`keep=1`).
+nonisolated(unsafe) var offersKeep = false
 
 func setUp(_ context: ServiceContext) {
     guard settings == nil else { return }
@@ -76,6 +79,21 @@ func setUp(_ context: ServiceContext) {
         MailLog.fatal("\(error)")
     }
     rewriter = RewriteClient(config: context.config)
+    offersKeep = unlimitedProcesses(context)
+}
+
+/// True when master.cf runs this service without a process limit
+/// (maxproc 0, as Postfix's stock master.cf has it for cleanup): only then
+/// can a connection kept by an idle smtpd never keep another client
+/// (pickup, another smtpd) waiting for a cleanup process. Read before
+/// privileges are dropped (master.cf is outside any chroot).
+func unlimitedProcesses(_ context: ServiceContext) -> Bool {
+    guard let master = try? MasterConfigFile.load(path: context.config.configDirectory + "/master.cf") else {
+        return false
+    }
+    return master.entries.contains {
+        $0.service == context.serviceName && $0.type == "unix" && $0.processLimitField == "0"
+    }
 }
 
 func serve(_ stream: Stream, _ context: ServiceContext, _ reused: Bool) -> ConnectionUse {
@@ -86,7 +104,8 @@ func serve(_ stream: Stream, _ context: ServiceContext, _ reused: Bool) -> Conne
         guard let request = try? AttributeCodec.read(from: stream),
               request[CleanupProtocol.Attribute.request] == "next" else { return .close }
     }
-    return CleanupSession(settings: settings!, rewriter: rewriter!, stream: stream).run() ? .keep : .close
+    return CleanupSession(settings: settings!, rewriter: rewriter!, stream: stream).run(offerKeep: offersKeep)
+        ? .keep : .close
 }
 
 SingleServer.runRequests(program: "cleanup", handler: serve, prepare: setUp)

@@ -77,9 +77,11 @@ def test_idle_connection_is_closed_and_replaced(qmgr_instance):
 
 # --- smtpd -> cleanup ---------------------------------------------------
 
-def smtpd_instance(extra: str) -> PosthornInstance:
+def smtpd_instance(extra: str, cleanup_limit: str = "0") -> PosthornInstance:
     port = free_port()
-    master = f"127.0.0.1:{port} inet n - n - - smtpd\n" + BASE_MASTER + "discard unix - - n - - discard\n"
+    base = BASE_MASTER.replace("n       -       0       cleanup", f"n       -       {cleanup_limit}       cleanup")
+    assert cleanup_limit == "0" or base != BASE_MASTER
+    master = f"127.0.0.1:{port} inet n - n - - smtpd\n" + base + "discard unix - - n - - discard\n"
     inst = PosthornInstance(main_extra="default_transport = discard\n" + extra, master=master,
                             prefix="posthorn-kept-")
     inst.port = port
@@ -121,5 +123,29 @@ def test_smtpd_keeps_its_cleanup_connection(idle):
             inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
         log = inst.maillog()
         assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard|master)\[\d+\]: (warning|fatal)", log), log
+    finally:
+        inst.stop()
+
+
+def test_cleanup_with_a_process_limit_keeps_nothing():
+    """With a cleanup process limit (here 1), a connection kept by an idle
+    smtpd could keep pickup waiting for a cleanup process: cleanup then
+    offers no kept connection, every message has its own."""
+    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix",
+                     "pickup", "sendmail", "postdrop")
+    inst = smtpd_instance("max_use = 1\nipc_idle = 30s\n", cleanup_limit="1")
+    try:
+        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
+        assert client.ehlo("client.example")[0] == 250
+        qids = [send(client, 0), send(client, 1)]
+        pids = [cleanup_pid(inst, q) for q in qids]
+        assert pids[0] != pids[1], pids
+        # The session is still open, and holds no cleanup process: a local
+        # submission goes through (a kept connection would hold the one
+        # cleanup process for ipc_idle, 30 s, longer than this wait).
+        r = inst.sendmail(["-f", "local@example.com", "x@example.org"], "Subject: local\n\nhi\n")
+        assert r.returncode == 0, r.stderr
+        inst.wait_log(r"postfix/qmgr\[\d+\]: \w+: from=<local@example.com>", timeout=10)
+        client.quit()
     finally:
         inst.stop()
