@@ -19,10 +19,11 @@ from __future__ import annotations
 import re
 import smtplib
 import time
+from pathlib import Path
 
 import pytest
 
-from posthorn_instance import BASE_MASTER, PosthornInstance, free_port, require_programs
+from posthorn_instance import BASE_MASTER, PosthornInstance, free_port, require_programs, wait_for
 from test_queue_manager import PROGRAMS, Instance
 
 
@@ -147,5 +148,32 @@ def test_cleanup_with_a_process_limit_keeps_nothing():
         assert r.returncode == 0, r.stderr
         inst.wait_log(r"postfix/qmgr\[\d+\]: \w+: from=<local@example.com>", timeout=10)
         client.quit()
+    finally:
+        inst.stop()
+
+
+def test_reload_ends_kept_connections_without_losing_a_message():
+    """`postfix reload` ends old processes: the cleanup process on smtpd's
+    kept connection exits; the session (which survives the reload) sends
+    its next message on a new connection, to a new cleanup process."""
+    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
+    inst = smtpd_instance("ipc_idle = 30s\n")
+    try:
+        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
+        assert client.ehlo("client.example")[0] == 250
+        first = send(client, 0)
+        before = cleanup_pid(inst, first)
+        r = inst.run("postfix", "reload")
+        assert r.returncode == 0, r.stderr
+        inst.wait_log(r"postfix/master\[\d+\]: reload ")
+        # The old cleanup process leaves once master has let go of it.
+        assert wait_for(lambda: not Path(f"/proc/{before}").exists(), timeout=10), f"cleanup {before} still runs"
+        second = send(client, 1)
+        client.quit()
+        assert cleanup_pid(inst, second) != before
+        for q in (first, second):
+            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
+        log = inst.maillog()
+        assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard)\[\d+\]: (warning|fatal)", log), log
     finally:
         inst.stop()
