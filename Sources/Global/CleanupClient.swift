@@ -127,12 +127,6 @@ public final class CleanupClient {
         return try CleanupClient(socketPath: socketPath, timeout: timeout, keeping: limits)
     }
 
-    /// Closes the process's kept connection.
-    public static func closeKept() {
-        kept?.stream.close()
-        kept = nil
-    }
-
     /// The client for the instance `config` describes.
     public convenience init(config: MailConfig) throws(CleanupClientError) {
         let endpoint = Self.endpoint(config: config)
