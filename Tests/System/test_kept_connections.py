@@ -16,7 +16,9 @@ Environment: POSTHORN_BIN (default <repo>/.build/debug); needs root.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import smtplib
 import time
 from pathlib import Path
@@ -175,5 +177,40 @@ def test_reload_ends_kept_connections_without_losing_a_message():
             inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
         log = inst.maillog()
         assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard)\[\d+\]: (warning|fatal)", log), log
+    finally:
+        inst.stop()
+
+
+def test_killed_agent_on_a_kept_connection_loses_nothing(qmgr_instance):
+    """An agent killed while qmgr keeps its connection: the next request
+    goes to a new process, delivered, not deferred."""
+    inst = qmgr_instance("ipc_idle = 30s\n")
+    first = deliver(inst, "a@discard.test")
+    pid = int(discard_pid(inst, first))
+    os.kill(pid, signal.SIGKILL)
+    second = deliver(inst, "b@discard.test")
+    assert int(discard_pid(inst, second)) != pid
+    log = inst.maillog()
+    assert "status=deferred" not in log, log
+    assert not re.search(r"postfix/qmgr\[\d+\]: warning", log), log
+
+
+def test_killed_cleanup_on_a_kept_connection_loses_nothing():
+    """cleanup killed while smtpd keeps its connection: the session's next
+    message finds the connection gone and is queued over a new one."""
+    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
+    inst = smtpd_instance("ipc_idle = 30s\n")
+    try:
+        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
+        assert client.ehlo("client.example")[0] == 250
+        first = send(client, 0)
+        pid = int(cleanup_pid(inst, first))
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10)
+        second = send(client, 1)
+        client.quit()
+        assert int(cleanup_pid(inst, second)) != pid
+        for q in (first, second):
+            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
     finally:
         inst.stop()
