@@ -80,15 +80,33 @@ def test_idle_connection_is_closed_and_replaced(qmgr_instance):
 
 # --- smtpd -> cleanup ---------------------------------------------------
 
-def smtpd_instance(extra: str, cleanup_limit: str = "0") -> PosthornInstance:
-    port = free_port()
-    base = BASE_MASTER.replace("n       -       0       cleanup", f"n       -       {cleanup_limit}       cleanup")
-    assert cleanup_limit == "0" or base != BASE_MASTER
-    master = f"127.0.0.1:{port} inet n - n - - smtpd\n" + base + "discard unix - - n - - discard\n"
-    inst = PosthornInstance(main_extra="default_transport = discard\n" + extra, master=master,
-                            prefix="posthorn-kept-")
-    inst.port = port
-    return inst.start()
+SMTPD_PROGRAMS = ("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix",
+                  "pickup", "sendmail", "postdrop")
+NO_WARNINGS = r"postfix/(smtpd|cleanup|qmgr|discard|master)\[\d+\]: (warning|fatal)"
+
+
+@pytest.fixture
+def smtpd_session():
+    """Makes an instance with smtpd (default_transport = discard, main.cf
+    additions, cleanup's maxproc) and an SMTP session to it after EHLO."""
+    made = []
+
+    def make(extra: str, cleanup_limit: str = "0") -> tuple[PosthornInstance, smtplib.SMTP]:
+        require_programs(*SMTPD_PROGRAMS)
+        port = free_port()
+        base = BASE_MASTER.replace("n       -       0       cleanup", f"n       -       {cleanup_limit}       cleanup")
+        assert cleanup_limit == "0" or base != BASE_MASTER
+        master = f"127.0.0.1:{port} inet n - n - - smtpd\n" + base + "discard unix - - n - - discard\n"
+        inst = PosthornInstance(main_extra="default_transport = discard\n" + extra, master=master,
+                                prefix="posthorn-kept-")
+        made.append(inst)
+        inst.start()
+        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        assert client.ehlo("client.example")[0] == 250
+        return inst, client
+    yield make
+    for inst in made:
+        inst.stop()
 
 
 def send(client: smtplib.SMTP, n: int) -> str:
@@ -103,82 +121,64 @@ def cleanup_pid(inst: PosthornInstance, qid: str) -> str:
     return inst.wait_log(rf"postfix/cleanup\[(\d+)\]: {qid}: message-id=")[0].group(1)
 
 
+def all_removed(inst: PosthornInstance, qids):
+    for q in qids:
+        inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
+
+
 @pytest.mark.parametrize("idle", ["30s", "1s"])
-def test_smtpd_keeps_its_cleanup_connection(idle):
-    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
-    inst = smtpd_instance(f"max_use = 1\nipc_idle = {idle}\n")
-    try:
-        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
-        assert client.ehlo("client.example")[0] == 250
-        qids = [send(client, 0), send(client, 1)]
-        if idle == "1s":
-            # smtpd uses the kept connection only within ipc_idle; cleanup
-            # gives up waiting after twice that (and, at max_use = 1, exits).
-            time.sleep(3.5)
-        qids.append(send(client, 2))
-        client.quit()
-        pids = [cleanup_pid(inst, q) for q in qids]
-        if idle == "30s":
-            assert len(set(pids)) == 1, f"max_use = 1, one cleanup process took all: {pids}\n{inst.logs()}"
-        else:
-            assert pids[0] == pids[1] and pids[2] != pids[1], pids
-        for q in qids:
-            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
-        log = inst.maillog()
-        assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard|master)\[\d+\]: (warning|fatal)", log), log
-    finally:
-        inst.stop()
+def test_smtpd_keeps_its_cleanup_connection(smtpd_session, idle):
+    inst, client = smtpd_session(f"max_use = 1\nipc_idle = {idle}\n")
+    qids = [send(client, 0), send(client, 1)]
+    if idle == "1s":
+        # smtpd uses the kept connection only within ipc_idle; cleanup
+        # gives up waiting after twice that (and, at max_use = 1, exits).
+        time.sleep(3.5)
+    qids.append(send(client, 2))
+    client.quit()
+    pids = [cleanup_pid(inst, q) for q in qids]
+    if idle == "30s":
+        assert len(set(pids)) == 1, f"max_use = 1, one cleanup process took all: {pids}\n{inst.logs()}"
+    else:
+        assert pids[0] == pids[1] and pids[2] != pids[1], pids
+    all_removed(inst, qids)
+    assert not re.search(NO_WARNINGS, inst.maillog()), inst.maillog()
 
 
-def test_cleanup_with_a_process_limit_keeps_nothing():
+def test_cleanup_with_a_process_limit_keeps_nothing(smtpd_session):
     """With a cleanup process limit (here 1), a connection kept by an idle
     smtpd could keep pickup waiting for a cleanup process: cleanup then
     offers no kept connection, every message has its own."""
-    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix",
-                     "pickup", "sendmail", "postdrop")
-    inst = smtpd_instance("max_use = 1\nipc_idle = 30s\n", cleanup_limit="1")
-    try:
-        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
-        assert client.ehlo("client.example")[0] == 250
-        qids = [send(client, 0), send(client, 1)]
-        pids = [cleanup_pid(inst, q) for q in qids]
-        assert pids[0] != pids[1], pids
-        # The session is still open, and holds no cleanup process: a local
-        # submission goes through (a kept connection would hold the one
-        # cleanup process for ipc_idle, 30 s, longer than this wait).
-        r = inst.sendmail(["-f", "local@example.com", "x@example.org"], "Subject: local\n\nhi\n")
-        assert r.returncode == 0, r.stderr
-        inst.wait_log(r"postfix/qmgr\[\d+\]: \w+: from=<local@example.com>", timeout=10)
-        client.quit()
-    finally:
-        inst.stop()
+    inst, client = smtpd_session("max_use = 1\nipc_idle = 30s\n", cleanup_limit="1")
+    qids = [send(client, 0), send(client, 1)]
+    pids = [cleanup_pid(inst, q) for q in qids]
+    assert pids[0] != pids[1], pids
+    # The session is still open, and holds no cleanup process: a local
+    # submission goes through (a kept connection would hold the one
+    # cleanup process for ipc_idle, 30 s, longer than this wait).
+    r = inst.sendmail(["-f", "local@example.com", "x@example.org"], "Subject: local\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(r"postfix/qmgr\[\d+\]: \w+: from=<local@example.com>", timeout=10)
+    client.quit()
 
 
-def test_reload_ends_kept_connections_without_losing_a_message():
+def test_reload_ends_kept_connections_without_losing_a_message(smtpd_session):
     """`postfix reload` ends old processes: the cleanup process on smtpd's
     kept connection exits; the session (which survives the reload) sends
     its next message on a new connection, to a new cleanup process."""
-    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
-    inst = smtpd_instance("ipc_idle = 30s\n")
-    try:
-        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
-        assert client.ehlo("client.example")[0] == 250
-        first = send(client, 0)
-        before = cleanup_pid(inst, first)
-        r = inst.run("postfix", "reload")
-        assert r.returncode == 0, r.stderr
-        inst.wait_log(r"postfix/master\[\d+\]: reload ")
-        # The old cleanup process leaves once master has let go of it.
-        assert wait_for(lambda: not Path(f"/proc/{before}").exists(), timeout=10), f"cleanup {before} still runs"
-        second = send(client, 1)
-        client.quit()
-        assert cleanup_pid(inst, second) != before
-        for q in (first, second):
-            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
-        log = inst.maillog()
-        assert not re.search(r"postfix/(smtpd|cleanup|qmgr|discard)\[\d+\]: (warning|fatal)", log), log
-    finally:
-        inst.stop()
+    inst, client = smtpd_session("ipc_idle = 30s\n")
+    first = send(client, 0)
+    before = cleanup_pid(inst, first)
+    r = inst.run("postfix", "reload")
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(r"postfix/master\[\d+\]: reload ")
+    # The old cleanup process leaves once master has let go of it.
+    assert wait_for(lambda: not Path(f"/proc/{before}").exists(), timeout=10), f"cleanup {before} still runs"
+    second = send(client, 1)
+    client.quit()
+    assert cleanup_pid(inst, second) != before
+    all_removed(inst, (first, second))
+    assert not re.search(NO_WARNINGS, inst.maillog()), inst.maillog()
 
 
 def test_killed_agent_on_a_kept_connection_loses_nothing(qmgr_instance):
@@ -195,22 +195,15 @@ def test_killed_agent_on_a_kept_connection_loses_nothing(qmgr_instance):
     assert not re.search(r"postfix/qmgr\[\d+\]: warning", log), log
 
 
-def test_killed_cleanup_on_a_kept_connection_loses_nothing():
+def test_killed_cleanup_on_a_kept_connection_loses_nothing(smtpd_session):
     """cleanup killed while smtpd keeps its connection: the session's next
     message finds the connection gone and is queued over a new one."""
-    require_programs("master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "discard", "postlogd", "postfix")
-    inst = smtpd_instance("ipc_idle = 30s\n")
-    try:
-        client = smtplib.SMTP("127.0.0.1", inst.port, timeout=30)
-        assert client.ehlo("client.example")[0] == 250
-        first = send(client, 0)
-        pid = int(cleanup_pid(inst, first))
-        os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10)
-        second = send(client, 1)
-        client.quit()
-        assert int(cleanup_pid(inst, second)) != pid
-        for q in (first, second):
-            inst.wait_log(rf"postfix/qmgr\[\d+\]: {q}: removed$")
-    finally:
-        inst.stop()
+    inst, client = smtpd_session("ipc_idle = 30s\n")
+    first = send(client, 0)
+    pid = int(cleanup_pid(inst, first))
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10)
+    second = send(client, 1)
+    client.quit()
+    assert int(cleanup_pid(inst, second)) != pid
+    all_removed(inst, (first, second))
